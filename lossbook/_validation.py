@@ -1,0 +1,182 @@
+"""Input checks shared by every loss.
+
+Every public loss starts with a few of these calls, so that a wrong shape, dtype or range
+fails early with a message that names the argument, what was given and what was expected,
+instead of a broadcasting surprise or a silent wrong number later on (CONVENTIONS §1).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "PitfallWarning",
+    "warn_pitfall",
+    "format_shape",
+    "check_tensor",
+    "check_floating",
+    "check_same_shape",
+    "check_broadcastable",
+    "check_ndim",
+    "check_class_indices",
+    "check_probabilities",
+    "check_positive",
+    "check_in_range",
+    "check_choice",
+]
+
+
+class PitfallWarning(UserWarning):
+    """A call that PyTorch accepts but that is almost certainly a mistake.
+
+    Raised (as a warning) for silent traps that the source documents warn about, such as
+    ``nll_loss`` fed raw logits or ``kl_div`` with ``reduction='mean'``. It never changes the
+    result: filter it with ``warnings.simplefilter("ignore", lossbook.PitfallWarning)``.
+    """
+
+
+def warn_pitfall(message: str, *, stacklevel: int = 3) -> None:
+    """Emit a :class:`PitfallWarning` pointing at the caller of the loss function."""
+    warnings.warn(message, PitfallWarning, stacklevel=stacklevel)
+
+
+def format_shape(x: Tensor | torch.Size | Iterable[int]) -> str:
+    """``(3, 5)`` for a tensor or a size; ``()`` for a scalar."""
+    shape = tuple(x.shape) if isinstance(x, Tensor) else tuple(x)
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def check_tensor(x: object, name: str) -> None:
+    """TypeError unless ``x`` is a tensor (lists and numpy arrays are not silently converted)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def check_floating(x: Tensor, name: str, *, hint: str = "") -> None:
+    """TypeError unless ``x`` has a floating-point dtype."""
+    check_tensor(x, name)
+    if not x.is_floating_point():
+        msg = f"{name} must have a floating-point dtype, got {x.dtype}"
+        raise TypeError(msg + (f"; {hint}" if hint else ""))
+
+
+def check_same_shape(
+    input: Tensor, target: Tensor, *, names: tuple[str, str] = ("input", "target"), hint: str = ""
+) -> None:
+    """ValueError unless the two tensors have exactly the same shape (no broadcasting)."""
+    if input.shape != target.shape:
+        a, b = names
+        msg = (
+            f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}; "
+            f"{b} must have the same shape as {a}"
+        )
+        raise ValueError(msg + (f" ({hint})" if hint else ""))
+
+
+def check_broadcastable(x: Tensor, to: Tensor, *, names: tuple[str, str], hint: str = "") -> None:
+    """ValueError unless ``x`` broadcasts to the shape of ``to`` without changing that shape."""
+    try:
+        shape = torch.broadcast_shapes(x.shape, to.shape)
+    except RuntimeError:
+        shape = None
+    if shape != to.shape:
+        a, b = names
+        msg = (
+            f"{a} has shape {format_shape(x)}, which does not broadcast to the shape "
+            f"{format_shape(to)} of {b}"
+        )
+        raise ValueError(msg + (f"; {hint}" if hint else ""))
+
+
+def check_ndim(x: Tensor, name: str, allowed: Iterable[int] | None = None, *, min_ndim: int | None = None,
+               expected: str = "") -> None:
+    """ValueError unless ``x.dim()`` is in ``allowed`` (or at least ``min_ndim``).
+
+    ``expected`` describes the accepted layouts in words, e.g. ``"(N, C) or (C,)"``.
+    """
+    ok = True
+    if allowed is not None:
+        allowed = tuple(allowed)
+        ok = x.dim() in allowed
+    if min_ndim is not None:
+        ok = ok and x.dim() >= min_ndim
+    if not ok:
+        if not expected:
+            if allowed is not None:
+                expected = " or ".join(f"{d}-D" for d in allowed)
+            else:
+                expected = f"at least {min_ndim}-D"
+        raise ValueError(
+            f"{name} has shape {format_shape(x)} ({x.dim()}-D) but must be {expected}"
+        )
+
+
+def check_class_indices(
+    target: Tensor, num_classes: int, *, name: str = "target", ignore_index: int | None = None
+) -> None:
+    """Class-index targets: an integer dtype and every value in ``[0, num_classes)``.
+
+    Values equal to ``ignore_index`` are exempt from the range check, as in PyTorch.
+    """
+    check_tensor(target, name)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(
+            f"{name} holds class indices and must have an integer dtype (e.g. torch.long), "
+            f"got {target.dtype}"
+        )
+    if target.numel() == 0:
+        return
+    valid = target if ignore_index is None else target[target != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        extra = f" (or equal to ignore_index={ignore_index})" if ignore_index is not None else ""
+        raise ValueError(
+            f"{name} contains the class index {bad}, but class indices must be in "
+            f"[0, {num_classes - 1}] for {num_classes} classes{extra}"
+        )
+
+
+def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
+    """ValueError unless every value of ``x`` lies in ``[0, 1]`` (NaN is reported too)."""
+    if x.numel() == 0:
+        return
+    bad = (x < 0) | (x > 1) | torch.isnan(x)
+    if bool(bad.any()):
+        value = x[bad].flatten()[0].item()
+        msg = f"{name} must contain probabilities in [0, 1], but it contains {value:g}"
+        raise ValueError(msg + (f"; {hint}" if hint else ""))
+
+
+def check_positive(value: float, name: str, *, strict: bool = True) -> None:
+    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``)."""
+    if isinstance(value, Tensor):
+        bad = bool((value <= 0).any()) if strict else bool((value < 0).any())
+    else:
+        bad = value <= 0 if strict else value < 0
+    if bad:
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def check_in_range(value: float, name: str, lo: float, hi: float, *, closed: bool = True) -> None:
+    """ValueError unless ``lo <= value <= hi`` (``lo < value < hi`` with ``closed=False``)."""
+    ok = lo <= value <= hi if closed else lo < value < hi
+    if not ok:
+        interval = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+
+
+def check_choice(value: object, name: str, choices: Iterable[object]) -> None:
+    """ValueError unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")

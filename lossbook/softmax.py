@@ -1,0 +1,251 @@
+r"""Softmax, log-softmax and log-sum-exp, written from scratch with the max-shift trick.
+
+Each function is a custom ``torch.autograd.Function`` with a hand-derived backward, which is
+both faster than differentiating the forward graph and the clearest way to show the softmax
+Jacobian as code:
+
+* :math:`\partial\,\mathrm{LSE}(x)/\partial x_i = \mathrm{softmax}(x)_i`
+* :math:`\partial L/\partial x = p \odot (g - \langle g, p\rangle)` for :math:`p = \mathrm{softmax}(x)`
+* :math:`\partial L/\partial x = g - \mathrm{softmax}(x) \sum_j g_j` for log-softmax
+
+Chapter: softmax
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ._validation import check_tensor
+
+__all__ = ["logsumexp", "softmax", "log_softmax"]
+
+
+# --------------------------------------------------------------------------------------------
+# argument handling shared by the three functions
+
+
+def _normalize_dim(input: Tensor, dim, fn: str) -> int:
+    if dim is None:
+        raise ValueError(
+            f"{fn}: dim is None, but the dimension to normalise over must be given explicitly "
+            f"(PyTorch's implicit choice is deprecated and picks dim=1 for a 2-D input of shape "
+            f"{tuple(input.shape)}); pass e.g. dim=-1 for the class dimension of (N, C) logits"
+        )
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{fn}: dim must be an int, got {type(dim).__name__}")
+    n = max(input.dim(), 1)  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
+    if not -n <= dim < n:
+        raise ValueError(
+            f"{fn}: dim={dim} is out of range for input of shape {tuple(input.shape)} "
+            f"({input.dim()}-D); dim must be in [{-n}, {n - 1}]"
+        )
+    return dim % n if input.dim() > 0 else 0
+
+
+def _prepare(input: Tensor, dtype, fn: str) -> Tensor:
+    check_tensor(input, "input")
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.is_floating_point():
+        raise TypeError(
+            f"{fn}: input has dtype {input.dtype}, but {fn} needs floating-point values; "
+            f"convert it first or pass dtype=torch.float32"
+        )
+    return input
+
+
+def _safe_max(x: Tensor, dim, keepdim: bool = True) -> Tensor:
+    """The max along ``dim``, with infinities replaced by 0.
+
+    Subtracting the max keeps every ``exp`` in [0, 1]; an infinite max cannot be subtracted
+    (inf - inf = NaN), and rows of all ``-inf`` or with a ``+inf`` entry are then handled by
+    plain IEEE arithmetic, exactly as in PyTorch's kernels.
+    """
+    m = x.amax(dim=dim, keepdim=keepdim)
+    return m.masked_fill(m.isinf(), 0)
+
+
+# --------------------------------------------------------------------------------------------
+# log-sum-exp
+
+
+class _LogSumExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+        if x.numel() == 0:  # an empty reduction: log(0) = -inf, as in PyTorch
+            out_k = x.exp().sum(dim=dims, keepdim=True).log()
+        else:
+            m = _safe_max(x, dims)
+            out_k = (x - m).exp_().sum(dim=dims, keepdim=True).log_().add_(m)
+        ctx.save_for_backward(x, out_k)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return out_k if keepdim else out_k.squeeze(dims) if dims else out_k
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, out_k = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: recompute LSE so that it is differentiable
+            out_k = _LogSumExp.apply(x, ctx.dims, True)
+        if not ctx.keepdim and ctx.dims:
+            for d in sorted(ctx.dims):
+                grad = grad.unsqueeze(d)
+        # d LSE / dx = exp(x - LSE(x)) = softmax(x)
+        return grad * (x - out_k).exp(), None, None
+
+
+def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+    r"""Numerically stable :math:`\log \sum_i \exp(x_i)` along ``dim``.
+
+    .. math::
+        \mathrm{LSE}(x) = m + \log \sum_i e^{x_i - m}, \qquad m = \max_i x_i
+
+    Shifting by the max keeps every exponential in :math:`[0, 1]`, so nothing overflows, and
+    the largest term is exactly 1, so the sum never underflows to 0.
+
+    Shape:
+        - input: ``(*)``, any shape (0-d included).
+        - output: ``input`` with ``dim`` removed (kept as size 1 if ``keepdim``).
+
+    Args:
+        input: a floating-point tensor (integer inputs are promoted to the default float dtype,
+            as ``torch.logsumexp`` does).
+        dim: the dimension, or tuple of dimensions, to reduce.
+        keepdim: keep the reduced dimensions with size 1.
+
+    Example:
+        >>> logsumexp(torch.tensor([2.0, 1.0, 0.1]), dim=0)
+        tensor(2.4170)
+
+    Same name, signature and semantics as ``torch.logsumexp``: a row of all ``-inf`` gives
+    ``-inf``, a ``+inf`` entry gives ``+inf``, an empty reduction gives ``-inf``.
+
+    Chapter: softmax
+    """
+    check_tensor(input, "input")
+    if not input.is_floating_point():
+        input = input.to(torch.get_default_dtype())
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims:
+        raise ValueError("logsumexp: dim is empty; give the dimension(s) to reduce, e.g. dim=-1")
+    dims = tuple(sorted({_normalize_dim(input, d, "logsumexp") for d in dims}))
+    if input.dim() == 0:
+        return input.clone() if not input.requires_grad else input * 1
+    return _LogSumExp.apply(input, dims, keepdim)
+
+
+# --------------------------------------------------------------------------------------------
+# softmax
+
+
+class _Softmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int) -> Tensor:
+        if x.numel() == 0:
+            out = x.clone()
+        else:
+            # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
+            out = (x - x.amax(dim=dim, keepdim=True)).exp_()
+            out = out.div_(out.sum(dim=dim, keepdim=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (p,) = ctx.saved_tensors
+        # Jacobian-vector product of J = diag(p) - p p^T: p * (g - <g, p>)
+        inner = (grad * p).sum(dim=ctx.dim, keepdim=True)
+        res = grad - inner
+        # in place when no graph of the backward itself is needed (the usual case)
+        return (res * p if torch.is_grad_enabled() else res.mul_(p)), None
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    r"""Softmax along ``dim``: non-negative values that sum to 1.
+
+    .. math::
+        \mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}} = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},
+        \qquad m = \max_j x_j
+
+    Shape:
+        - input: ``(*)``, any shape; output: same shape as ``input``.
+
+    Args:
+        input: logits (unnormalised scores).
+        dim: the dimension to normalise over. Unlike PyTorch (which picks one with a
+            deprecation warning), ``None`` is an error.
+        dtype: if given, ``input`` is cast to it first; use ``dtype=torch.float32`` for
+            float16/bfloat16 logits to compute in single precision.
+
+    Example:
+        >>> softmax(torch.tensor([2.0, 1.0, 0.1]), dim=0)
+        tensor([0.6590, 0.2424, 0.0986])
+
+    Same name, signature and semantics as ``torch.softmax``, including NaN for a row of
+    all ``-inf`` or a row with a ``+inf`` entry.
+
+    Chapter: softmax
+    """
+    x = _prepare(input, dtype, "softmax")
+    d = _normalize_dim(x, dim, "softmax")
+    if x.dim() == 0:
+        return _Softmax.apply(x.unsqueeze(0), 0).squeeze(0)
+    return _Softmax.apply(x, d)
+
+
+# --------------------------------------------------------------------------------------------
+# log-softmax
+
+
+class _LogSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int) -> Tensor:
+        if x.numel() == 0:
+            out = x.clone()
+        else:
+            m = x.amax(dim=dim, keepdim=True)  # unmasked: an infinite max gives NaN, as in PyTorch
+            out = x - m
+            out = out.sub_(out.exp().sum(dim=dim, keepdim=True).log_())
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (out,) = ctx.saved_tensors
+        # d/dx of log_softmax: g - softmax(x) * sum(g)
+        return grad - out.exp() * grad.sum(dim=ctx.dim, keepdim=True), None
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    r"""Log-softmax along ``dim``, computed without ever forming ``softmax``.
+
+    .. math::
+        \log \mathrm{softmax}(x)_i = x_i - \mathrm{LSE}(x) = (x_i - m) - \log \sum_j e^{x_j - m}
+
+    ``torch.log(softmax(x))`` underflows to ``-inf`` as soon as a probability is below the
+    smallest float (about ``1e-45`` in float32); this form stays finite and exact.
+
+    Shape:
+        - input: ``(*)``, any shape; output: same shape as ``input``.
+
+    Args:
+        input: logits.
+        dim: the dimension to normalise over (``None`` is an error, see :func:`softmax`).
+        dtype: if given, ``input`` is cast to it first.
+
+    Example:
+        >>> log_softmax(torch.tensor([2.0, 1.0, 0.1]), dim=0)
+        tensor([-0.4170, -1.4170, -2.3170])
+
+    Same name, signature and semantics as ``torch.log_softmax``.
+
+    Chapter: softmax
+    """
+    x = _prepare(input, dtype, "log_softmax")
+    d = _normalize_dim(x, dim, "log_softmax")
+    if x.dim() == 0:
+        return _LogSoftmax.apply(x.unsqueeze(0), 0).squeeze(0)
+    return _LogSoftmax.apply(x, d)

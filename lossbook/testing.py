@@ -1,0 +1,133 @@
+"""Comparing lossbook with a reference: used by the test suite and by the exercise checkers.
+
+``compare(expected, got)`` is the one definition of "the same result" in this project: same
+type, shape and dtype, the same NaN and infinity pattern, and close finite values.
+``assert_matches(fn, ref, args, kwargs)`` runs both functions on fresh copies of the same
+inputs and compares their values and their gradients.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["compare", "assert_matches", "finite_pattern"]
+
+
+def finite_pattern(t: Tensor) -> Tensor:
+    """0 for finite, 1 for NaN, 2 for +inf, 3 for -inf, element-wise."""
+    out = torch.zeros(t.shape, dtype=torch.int8, device=t.device)
+    out[torch.isnan(t)] = 1
+    out[t == float("inf")] = 2
+    out[t == float("-inf")] = 3
+    return out
+
+
+def compare(expected: Any, got: Any, *, rtol: float = 1e-6, atol: float = 1e-8, what: str = "the result",
+            check_dtype: bool = True) -> str | None:
+    """``None`` if ``got`` matches ``expected``, else a one-line reason that names ``what``.
+
+    Tensors must agree in shape, dtype (unless ``check_dtype=False``), NaN/inf pattern and,
+    where finite, value (``torch.allclose`` with ``rtol``/``atol``). Numbers and sequences of
+    numbers are compared as float64 tensors with the same tolerances.
+    """
+    if isinstance(expected, Tensor):
+        if not isinstance(got, Tensor):
+            return f"{what} should be a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}"
+        if got.shape != expected.shape:
+            return f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        if check_dtype and got.dtype != expected.dtype:
+            return f"{what} has dtype {got.dtype}, expected {expected.dtype}"
+        e = expected.detach()
+        g = got.detach().to(device=e.device)
+        if not e.is_floating_point():
+            return None if torch.equal(e, g.to(e.dtype)) else f"{what} differs from the reference"
+        g = g.to(e.dtype)
+        pe, pg = finite_pattern(e), finite_pattern(g)
+        if not torch.equal(pe, pg):
+            idx = (pe != pg).nonzero()[0].tolist()
+            names = {0: "a finite number", 1: "NaN", 2: "+inf", 3: "-inf"}
+            at = tuple(idx) if len(idx) != 1 else idx[0]
+            return (f"{what} has {names[int(pg[tuple(idx)])]} at index {at} where the reference has "
+                    f"{names[int(pe[tuple(idx)])]}")
+        fin = pe == 0
+        if not torch.allclose(g[fin], e[fin], rtol=rtol, atol=atol):
+            diff = (g[fin] - e[fin]).abs()
+            return f"{what} differs from the reference (largest absolute difference {diff.max().item():.3g})"
+        return None
+    try:
+        e = torch.as_tensor(expected, dtype=torch.float64)
+        g = torch.as_tensor(got.detach().cpu() if isinstance(got, Tensor) else got, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return f"{what} should be a number or a list of numbers, got {type(got).__name__}"
+    if g.numel() != e.numel():
+        return f"{what} should have {e.numel()} value(s), got {g.numel()}"
+    return compare(e, g.reshape(e.shape), rtol=rtol, atol=atol, what=what)
+
+
+def _fresh(args: Sequence[Any], grad: bool) -> tuple[list[Any], list[int]]:
+    out, idx = [], []
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            a = a.detach().clone()
+            if grad and a.is_floating_point():
+                a.requires_grad_(True)
+                idx.append(i)
+        out.append(a)
+    return out, idx
+
+
+def assert_matches(
+    fn: Callable,
+    ref: Callable,
+    args: Sequence[Any],
+    kwargs: dict | None = None,
+    *,
+    ref_kwargs: dict | None = None,
+    grad: bool | Sequence[int] = True,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    grad_rtol: float | None = None,
+    grad_atol: float | None = None,
+    check_dtype: bool = True,
+    seed: int = 0,
+) -> None:
+    """Assert that ``fn(*args, **kwargs)`` equals ``ref(*args, **ref_kwargs)`` in value and gradient.
+
+    Both are called on fresh copies of ``args``. With ``grad=True`` every floating-point tensor
+    argument requires grad (or only the positions listed in ``grad``), the same random upstream
+    gradient is backpropagated through both outputs and the gradients are compared, including
+    their NaN/inf pattern. Raises ``AssertionError`` with the reason.
+    """
+    kwargs = kwargs or {}
+    ref_kwargs = kwargs if ref_kwargs is None else ref_kwargs
+    want_grad = bool(grad)
+    a_ours, idx = _fresh(args, want_grad)
+    a_ref, _ = _fresh(args, want_grad)
+    if not isinstance(grad, bool):
+        idx = [i for i in idx if i in set(grad)]
+        for i, a in enumerate(a_ours):
+            if isinstance(a, Tensor) and i not in idx:
+                a_ours[i] = a.detach()
+                a_ref[i] = a_ref[i].detach()
+    expected = ref(*a_ref, **ref_kwargs)
+    got = fn(*a_ours, **kwargs)
+    problem = compare(expected, got, rtol=rtol, atol=atol, check_dtype=check_dtype)
+    assert problem is None, problem
+    if not idx or not isinstance(expected, Tensor) or not expected.requires_grad:
+        return
+    assert isinstance(got, Tensor) and got.requires_grad, "the result does not require grad"
+    gen = torch.Generator().manual_seed(seed)
+    upstream = torch.randn(expected.shape, generator=gen, dtype=torch.float64).to(expected)
+    g_ref = torch.autograd.grad(expected, [a_ref[i] for i in idx], upstream, allow_unused=True)
+    g_ours = torch.autograd.grad(got, [a_ours[i] for i in idx], upstream.to(got), allow_unused=True)
+    for i, gr, go in zip(idx, g_ref, g_ours):
+        if gr is None:
+            gr = torch.zeros_like(a_ref[i])
+        if go is None:
+            go = torch.zeros_like(a_ours[i])
+        problem = compare(gr, go, rtol=grad_rtol or rtol * 10, atol=grad_atol or atol * 10,
+                          what=f"the gradient with respect to argument {i}", check_dtype=check_dtype)
+        assert problem is None, problem

@@ -1,0 +1,109 @@
+"""Helpers the book uses in every chapter: device choice, seeding, showing lossbook's source."""
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import textwrap
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["default_device", "seed_everything", "show_source", "loss_and_grad"]
+
+
+def default_device() -> torch.device:
+    """The device the book's notebooks run on.
+
+    ``LOSSBOOK_DEVICE`` wins when it is set (``cpu``, ``cuda``, ``cuda:1``, ``mps``); otherwise
+    CUDA if available, then Apple's MPS, then the CPU. Asking for a device that is not there
+    raises a ``RuntimeError`` rather than silently falling back.
+    """
+    name = os.environ.get("LOSSBOOK_DEVICE", "").strip()
+    if name:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"LOSSBOOK_DEVICE={name!r} but CUDA is not available here")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"LOSSBOOK_DEVICE={name!r} but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy (if installed) and PyTorch (CPU and CUDA); return a seeded CPU generator.
+
+    The returned generator lets a notebook draw data that does not depend on how many random
+    numbers earlier cells consumed.
+    """
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency of the book, not of the package
+        pass
+    else:
+        np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def _source_of(fn: Callable, docstring: bool) -> str:
+    target = inspect.unwrap(fn)
+    if isinstance(target, type) and issubclass(target, torch.autograd.Function):
+        source = inspect.getsource(target)
+    else:
+        source = inspect.getsource(target)
+    source = textwrap.dedent(source)
+    if not docstring:
+        doc = inspect.getdoc(target)
+        if doc:
+            import ast
+
+            tree = ast.parse(source)
+            node = tree.body[0]
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant):
+                lines = source.splitlines()
+                del lines[first.lineno - 1 : first.end_lineno]
+                source = "\n".join(lines) + "\n"
+    return source
+
+
+def show_source(fn: Callable, *, docstring: bool = True):
+    """Display the real source of a lossbook function, syntax-highlighted, in a notebook.
+
+    The book never pastes a copy of the package's code: it shows it with this function, so
+    what the reader sees is what the tests check. Returns an ``IPython.display.Code`` object
+    (plain text outside a notebook). ``docstring=False`` hides the docstring to keep long
+    functions short.
+    """
+    from IPython.display import Code
+
+    module = getattr(inspect.unwrap(fn), "__module__", "") or ""
+    if not module.startswith("lossbook"):
+        raise ValueError(
+            f"show_source displays lossbook's own code; {getattr(fn, '__qualname__', fn)!r} "
+            f"comes from {module or 'an unknown module'!r}"
+        )
+    return Code(_source_of(fn, docstring), language="python")
+
+
+def loss_and_grad(fn: Callable, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluate an element-wise loss ``fn(x)`` and its derivative by autograd, at every point of ``x``.
+
+    ``fn`` must map a 1-D tensor to per-element losses of the same shape (``reduction='none'``).
+    Returns ``(loss, dloss/dx)``, both detached. This is what ``plot_loss_and_grad`` draws.
+    """
+    x = x.detach().clone().requires_grad_(True)
+    loss = fn(x)
+    if loss.shape != x.shape:
+        raise ValueError(
+            f"fn must return one loss per element of x (shape {tuple(x.shape)}), got shape "
+            f"{tuple(loss.shape)}; use reduction='none'"
+        )
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    return loss.detach(), grad.detach()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the book and the tests need into the current Python environment.
+# Idempotent: a second run only checks. PyTorch is installed first, so that the range in
+# requirements.txt is already met and pip does not fetch a multi-GB CUDA build on a CPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  # 2.13.0 is the CPU build this project is developed and tested with.
+  "$PY" -m pip install --quiet "torch==2.13.0"
+fi
+"$PY" -m pip install --quiet -r requirements.txt
+"$PY" -m pip install --quiet --no-deps -e .
+"$PY" -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+"$PY" -c "import torch, lossbook; print(f'torch {torch.__version__}, lossbook {lossbook.__version__}: installed')"

@@ -1,0 +1,106 @@
+"""The book's structure: every notebook is in the TOC, output-free, and starts the same way."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def notebooks() -> list[Path]:
+    return sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts)
+
+
+def resolve(entry: str) -> Path | None:
+    for suffix in (".ipynb", ".md"):
+        p = ROOT / f"{entry}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def test_every_toc_entry_exists():
+    missing = [e for e in toc_files() if resolve(e) is None]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_toc_has_no_duplicates():
+    files = toc_files()
+    assert len(files) == len(set(files))
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = {str(ROOT / e) for e in toc_files()}
+    orphans = [str(nb.relative_to(ROOT)) for nb in notebooks() if str(nb.with_suffix("")) not in listed]
+    assert not orphans, f"notebooks missing from _toc.yml: {orphans}"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_notebook_is_committed_without_outputs(nb: Path):
+    data = json.loads(nb.read_text())
+    dirty = [i for i, c in enumerate(data["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{nb.name}: cells {dirty} have outputs or execution counts; clear them before committing"
+    assert data["metadata"].get("kernelspec", {}).get("name") == "python3", f"{nb.name}: kernelspec must be python3"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_notebook_first_code_cell_sets_up(nb: Path):
+    cells = json.loads(nb.read_text())["cells"]
+    code = next(("".join(c["source"]) for c in cells if c["cell_type"] == "code"), "")
+    assert "lossbook" in code, f"{nb.name}: the first code cell must import lossbook"
+    assert "seed_everything(" in code, f"{nb.name}: the first code cell must seed (lossbook.seed_everything)"
+    assert "default_device()" in code, f"{nb.name}: the first code cell must pick device = lossbook.default_device()"
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_notebook_never_pastes_lossbook_code(nb: Path):
+    """The book shows lossbook's code with show_source; it never keeps a second copy."""
+    import lossbook
+
+    cells = json.loads(nb.read_text())["cells"]
+    defined = set()
+    for c in cells:
+        if c["cell_type"] == "code":
+            defined |= set(re.findall(r"^def (\w+)\(", "".join(c["source"]), flags=re.M))
+    clashes = sorted(defined & set(lossbook.__all__))
+    assert not clashes, f"{nb.name} defines functions with lossbook's names: {clashes}; use show_source"
+
+
+def test_every_chapter_folder_has_an_index():
+    for folder in BOOK.iterdir():
+        if folder.is_dir() and not folder.name.startswith("_") and any(folder.glob("*.ipynb")):
+            assert (folder / "index.md").exists(), f"{folder.name}/ needs an index.md"
+
+
+def test_exercises_in_the_book_exist_and_every_exercise_is_used():
+    from lossbook.exercises import registry
+
+    used = set()
+    for nb in notebooks():
+        for c in json.loads(nb.read_text())["cells"]:
+            used |= set(re.findall(r"check\(\s*[\"']([\w-]+)[\"']", "".join(c["source"])))
+    known = set(registry())
+    assert used <= known, f"notebooks check unknown exercises: {sorted(used - known)}"
+    assert known <= used, f"exercises no notebook uses: {sorted(known - used)}"

@@ -1,0 +1,212 @@
+"""The shared helpers: reduction, validation, utils, plotting, testing."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+import lossbook
+from lossbook import _reduction
+from lossbook import _validation as V
+from lossbook.testing import assert_matches, compare
+
+# ---------------------------------------------------------------------------------- reduction
+
+
+def test_reduce_none_sum_mean():
+    x = torch.tensor([1.0, 2.0, 6.0])
+    assert _reduction.reduce(x, "none") is x
+    assert _reduction.reduce(x, "sum").item() == 9.0
+    assert _reduction.reduce(x, "mean").item() == 3.0
+
+
+def test_reduce_weighted_mean_divides_by_the_weights():
+    loss = torch.tensor([2.0, 6.0])  # already weighted
+    w = torch.tensor([1.0, 3.0])
+    assert _reduction.reduce(loss, "mean", weight=w).item() == 2.0
+
+
+def test_reduce_batchmean_only_when_allowed():
+    x = torch.ones(4, 5)
+    with pytest.raises(ValueError, match="reduction must be one of 'none', 'mean', 'sum'; got 'batchmean'"):
+        _reduction.reduce(x, "batchmean")
+    out = _reduction.reduce(x, "batchmean", batch_size=4, allowed=("none", "mean", "sum", "batchmean"))
+    assert out.item() == 5.0
+
+
+@pytest.mark.parametrize("bad", ["avg", "Mean", None, "elementwise_mean"])
+def test_reduce_rejects_unknown(bad):
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        _reduction.reduce(torch.ones(2), bad)
+
+
+def test_reduce_empty_like_pytorch():
+    e = torch.empty(0)
+    assert math.isnan(_reduction.reduce(e, "mean").item())
+    assert _reduction.reduce(e, "sum").item() == 0.0
+    assert _reduction.reduce(e, "none").shape == (0,)
+    assert math.isnan(_reduction.reduce(e, "mean", weight=torch.empty(0)).item())
+    # the same as torch's own losses
+    assert math.isnan(torch.nn.functional.mse_loss(e, e).item())
+
+
+def test_reduce_all_zero_weights_is_nan():
+    assert math.isnan(_reduction.reduce(torch.zeros(3), "mean", weight=torch.zeros(3)).item())
+
+
+# --------------------------------------------------------------------------------- validation
+
+
+def test_same_shape_message_names_both():
+    with pytest.raises(ValueError, match=r"target has shape \(3, 5\) but input has shape \(3,\)"):
+        V.check_same_shape(torch.zeros(3), torch.zeros(3, 5))
+
+
+def test_floating_and_tensor_checks():
+    with pytest.raises(TypeError, match="input must have a floating-point dtype, got torch.int64"):
+        V.check_floating(torch.tensor([1, 2]), "input")
+    with pytest.raises(TypeError, match="input must be a torch.Tensor, got list"):
+        V.check_tensor([1.0], "input")
+
+
+def test_class_indices():
+    V.check_class_indices(torch.tensor([0, 4, -100]), 5, ignore_index=-100)
+    with pytest.raises(ValueError, match=r"class index 5, but class indices must be in \[0, 4\] for 5 classes"):
+        V.check_class_indices(torch.tensor([0, 5]), 5)
+    with pytest.raises(ValueError, match="class index -1"):
+        V.check_class_indices(torch.tensor([-1, 2]), 5, ignore_index=-100)
+    with pytest.raises(TypeError, match="integer dtype"):
+        V.check_class_indices(torch.tensor([0.0, 1.0]), 5)
+    V.check_class_indices(torch.empty(0, dtype=torch.long), 3)
+
+
+def test_probabilities():
+    V.check_probabilities(torch.tensor([0.0, 0.5, 1.0]), "target")
+    with pytest.raises(ValueError, match="target must contain probabilities in \\[0, 1\\], but it contains 1.5"):
+        V.check_probabilities(torch.tensor([0.2, 1.5]), "target")
+    with pytest.raises(ValueError, match="nan"):
+        V.check_probabilities(torch.tensor([float("nan")]), "target")
+
+
+def test_ndim_broadcast_positive_choice():
+    with pytest.raises(ValueError, match=r"input has shape \(2, 3, 4\) \(3-D\) but must be \(N, C\) or \(C,\)"):
+        V.check_ndim(torch.zeros(2, 3, 4), "input", (1, 2), expected="(N, C) or (C,)")
+    V.check_broadcastable(torch.zeros(1, 3), torch.zeros(4, 3), names=("var", "input"))
+    with pytest.raises(ValueError, match=r"var has shape \(4,\), which does not broadcast"):
+        V.check_broadcastable(torch.zeros(4), torch.zeros(4, 3), names=("var", "input"))
+    with pytest.raises(ValueError, match="delta must be > 0, got 0"):
+        V.check_positive(0, "delta")
+    V.check_positive(0, "eps", strict=False)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
+        V.check_in_range(2, "alpha", 0, 1)
+
+
+def test_pitfall_warning_is_a_userwarning():
+    assert issubclass(lossbook.PitfallWarning, UserWarning)
+    with pytest.warns(lossbook.PitfallWarning, match="hint"):
+        V.warn_pitfall("hint")
+
+
+def test_format_shape():
+    assert V.format_shape(torch.zeros(())) == "()"
+    assert V.format_shape(torch.zeros(3)) == "(3,)"
+    assert V.format_shape(torch.Size([2, 3])) == "(2, 3)"
+
+
+# ------------------------------------------------------------------------------------- utils
+
+
+def test_default_device(monkeypatch):
+    monkeypatch.setenv("LOSSBOOK_DEVICE", "cpu")
+    assert lossbook.default_device() == torch.device("cpu")
+    monkeypatch.delenv("LOSSBOOK_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert lossbook.default_device().type == expected
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("LOSSBOOK_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            lossbook.default_device()
+
+
+def test_seed_everything_is_deterministic():
+    g = lossbook.seed_everything(3)
+    a, b = torch.rand(3), torch.rand(3, generator=g)
+    g = lossbook.seed_everything(3)
+    assert torch.equal(a, torch.rand(3)) and torch.equal(b, torch.rand(3, generator=g))
+
+
+def test_show_source_shows_the_real_code():
+    code = lossbook.show_source(lossbook.utils.loss_and_grad)
+    assert "def loss_and_grad" in code.data and "autograd.grad" in code.data
+    short = lossbook.show_source(lossbook.utils.loss_and_grad, docstring=False)
+    assert "Evaluate an element-wise loss" not in short.data and "autograd.grad" in short.data
+    with pytest.raises(ValueError, match="lossbook's own code"):
+        lossbook.show_source(torch.nn.functional.mse_loss)
+
+
+def test_loss_and_grad():
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    loss, grad = lossbook.loss_and_grad(lambda e: e**2, x)
+    assert torch.allclose(loss, x**2) and torch.allclose(grad, 2 * x)
+    with pytest.raises(ValueError, match="one loss per element"):
+        lossbook.loss_and_grad(lambda e: (e**2).mean(), x)
+
+
+# ---------------------------------------------------------------------------------- plotting
+
+
+def test_plot_loss_and_grad_draws_every_curve():
+    from lossbook.plotting import plot_heatmap, plot_lines, plot_loss_and_grad
+
+    x = torch.linspace(-1, 1, 11)
+    fig = plot_loss_and_grad(x, {"a": (x**2, 2 * x), "b": (x.abs(), x.sign())}, title="t")
+    left, right = fig.axes[:2]
+    assert len(left.lines) == 2 and len(right.lines) == 3  # two curves and the zero line
+    assert left.get_xlabel() and right.get_ylabel()
+    with pytest.raises(ValueError):
+        plot_loss_and_grad(x, {})
+    assert len(plot_lines(x, {"a": x}, xlabel="x", ylabel="y").axes[0].lines) == 1
+    assert plot_heatmap(torch.rand(3, 4), xlabel="t", ylabel="s").axes[0].images
+
+
+# ----------------------------------------------------------------------------------- testing
+
+
+def test_compare_reports_each_kind_of_difference():
+    e = torch.tensor([1.0, float("inf"), float("nan")])
+    assert compare(e, e.clone()) is None
+    assert "shape" in compare(e, torch.zeros(2))
+    assert "dtype" in compare(e, e.double())
+    assert "NaN" in compare(e, torch.tensor([float("nan"), float("inf"), float("nan")]))
+    assert "largest absolute difference" in compare(e, torch.tensor([1.1, float("inf"), float("nan")]))
+    assert compare(0.5, 0.5) is None and "value" in compare([1.0, 2.0], [1.0])
+    assert "tensor" in compare(e, 1.0)
+
+
+def test_assert_matches_catches_value_and_gradient_errors():
+    x = torch.randn(5, dtype=torch.float64)
+    assert_matches(lambda t: t.sin(), torch.sin, (x,))
+    with pytest.raises(AssertionError, match="largest absolute difference"):
+        assert_matches(lambda t: t.sin() + 1e-3, torch.sin, (x,))
+
+    class WrongGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.sin()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # should be g * cos(t)
+
+    with pytest.raises(AssertionError, match="gradient"):
+        assert_matches(WrongGrad.apply, torch.sin, (x,))
+
+
+def test_no_stray_warnings_on_import():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        import importlib
+
+        importlib.reload(lossbook)
