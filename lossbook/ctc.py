@@ -1,0 +1,711 @@
+r"""Connectionist temporal classification (CTC): the loss, its forward algorithm and decoders.
+
+CTC :cite:`graves2006ctc` scores a label sequence :math:`y` of length :math:`L` against
+:math:`T \ge L` frames of per-class log-probabilities without knowing which frame emits which
+label. A *path* :math:`\pi` picks one class (or the blank) per frame; the collapse function
+:math:`\mathcal{B}` merges repeated classes and then drops blanks; the loss is
+
+.. math::
+    \ell = -\log p(y \mid x) = -\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_{t=1}^{T} p_t(\pi_t).
+
+The sum is computed by the forward algorithm on the *extended* label sequence
+:math:`y' = (\varnothing, y_1, \varnothing, y_2, \dots, y_L, \varnothing)` of length
+:math:`2L + 1`, in log space, vectorised over the batch and the lattice states and looping
+only over time. The gradient is the forward–backward (α–β) formula, written by hand in a
+custom ``torch.autograd.Function``.
+
+Chapter: ctc
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ._reduction import check_reduction, reduce
+from ._validation import check_floating, check_tensor, format_shape, warn_pitfall
+from .softmax import _safe_max, logsumexp
+
+__all__ = [
+    "ctc_loss",
+    "ctc_collapse",
+    "ctc_min_input_length",
+    "ctc_alpha_step",
+    "ctc_log_alpha",
+    "ctc_greedy_decode",
+    "ctc_prefix_beam_search",
+    "ctc_forced_alignment",
+]
+
+_NEG_INF = float("-inf")
+
+
+# --------------------------------------------------------------------------------------------
+# argument handling
+
+
+def _as_lengths(x, name: str, n: int, device) -> Tensor:
+    """Lengths given as a tensor or a tuple/list of ints → a 1-D int64 tensor of size ``n``."""
+    if isinstance(x, Tensor):
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integers (e.g. torch.long), got {x.dtype}")
+        t = x.reshape(-1).to(device=device, dtype=torch.long)
+    elif isinstance(x, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in x):
+        t = torch.tensor(list(x), dtype=torch.long, device=device)
+    else:
+        raise TypeError(
+            f"{name} must be a tensor or a tuple/list of ints (one length per sample), "
+            f"got {type(x).__name__}"
+        )
+    if t.numel() != n:
+        raise ValueError(f"{name} has {t.numel()} entries but the batch has {n} samples; "
+                         f"give one length per sample")
+    if n and int(t.min()) < 0:
+        raise ValueError(f"{name} must be >= 0, got {int(t.min())}")
+    return t
+
+
+def _prepare(log_probs, targets, input_lengths, target_lengths, blank: int):
+    """Validate the arguments of ``ctc_loss``; return the batched, padded, checked tensors.
+
+    Returns ``(log_probs (T, N, C), targets (N, S) long, input_lengths (N,), target_lengths (N,),
+    unbatched)``. Padding positions of ``targets`` (beyond a sample's length) are set to ``blank``
+    so that they can be gathered; they never reach the loss.
+    """
+    check_floating(log_probs, "log_probs", hint="pass log-probabilities, e.g. model(x).log_softmax(-1)")
+    if isinstance(targets, (list, tuple)):
+        raise TypeError(
+            f"targets must be a tensor, got a {type(targets).__name__}; pad the sequences into an "
+            f"(N, S) tensor or concatenate them into one 1-D tensor (PyTorch accepts no list either)"
+        )
+    check_tensor(targets, "targets")
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise TypeError(f"targets holds class indices and must have an integer dtype, got {targets.dtype}")
+    if log_probs.dim() not in (2, 3):
+        raise ValueError(
+            f"log_probs has shape {format_shape(log_probs)} ({log_probs.dim()}-D) but must be "
+            f"(T, N, C) or, unbatched, (T, C)"
+        )
+    unbatched = log_probs.dim() == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        if targets.dim() != 1:
+            raise ValueError(f"targets has shape {format_shape(targets)} but an unbatched (T, C) "
+                             f"log_probs needs 1-D targets of shape (S,)")
+        targets = targets.unsqueeze(0)
+    T, N, C = log_probs.shape
+    device = log_probs.device
+    if not 0 <= blank < C:
+        raise ValueError(f"blank must be a class index in [0, {C - 1}] for C={C} classes, got {blank}")
+    # E31: a batch-first (N, T, C) tensor gives a batch size that disagrees with the lengths
+    n_lengths = (input_lengths.numel() if isinstance(input_lengths, Tensor)
+                 else len(input_lengths) if isinstance(input_lengths, (list, tuple)) else None)
+    if n_lengths is not None and n_lengths != N:
+        hint = ""
+        if n_lengths == T:
+            hint = ("; it looks like log_probs is batch-first (N, T, C): CTC has no batch_first, "
+                    "pass log_probs.transpose(0, 1)")
+        raise ValueError(
+            f"input_lengths has {n_lengths} entries but log_probs of shape {format_shape(log_probs)} "
+            f"has batch size N={N} (log_probs must be (T, N, C)){hint}"
+        )
+    il = _as_lengths(input_lengths, "input_lengths", N, device)
+    tl = _as_lengths(target_lengths, "target_lengths", N, device)
+    if N and int(il.max()) > T:
+        raise ValueError(f"input_lengths must be at most T={T} (the first dimension of log_probs), "
+                         f"got {int(il.max())}")
+    targets = targets.to(device=device, dtype=torch.long)
+    S = int(tl.max()) if N else 0
+    if targets.dim() == 2:
+        if targets.shape[0] != N:
+            raise ValueError(f"targets has shape {format_shape(targets)} but the batch has N={N} samples; "
+                             f"padded targets must be (N, S)")
+        if S > targets.shape[1]:
+            raise ValueError(f"target_lengths contains {S} but the padded targets have only "
+                             f"S={targets.shape[1]} columns")
+        padded = targets[:, :S]
+    elif targets.dim() == 1:
+        total = int(tl.sum())
+        if total > targets.numel():
+            raise ValueError(f"concatenated 1-D targets have {targets.numel()} labels but "
+                             f"target_lengths sums to {total}")
+        # scatter the concatenation into an (N, S) matrix: row n holds labels offset[n] ... + tl[n]
+        offsets = torch.cumsum(tl, 0) - tl
+        cols = torch.arange(S, device=device)
+        index = (offsets.unsqueeze(1) + cols).clamp(max=max(targets.numel() - 1, 0))
+        padded = targets[index] if targets.numel() else torch.zeros(N, S, dtype=torch.long, device=device)
+    else:
+        raise ValueError(f"targets has shape {format_shape(targets)} but must be padded (N, S) or "
+                         f"concatenated 1-D (sum(target_lengths),)")
+    valid = torch.arange(S, device=device) < tl.unsqueeze(1)
+    if valid.any():
+        labels = padded[valid]
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= C:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"targets contains the class index {bad}, but labels must be in [0, {C - 1}] "
+                             f"for C={C} classes")
+        # E35: PyTorch silently accepts a blank inside a target, which makes it a different problem
+        has_blank = ((padded == blank) & valid).any(1)
+        if has_blank.any():
+            n = int(has_blank.nonzero()[0])
+            raise ValueError(
+                f"targets of sample {n} contains the blank index {blank}; the blank separates labels "
+                f"and must not appear in a target (PyTorch would silently accept it)"
+            )
+    padded = padded.masked_fill(~valid, blank)
+    return log_probs, padded, il, tl, unbatched
+
+
+def _repeats(targets: Tensor, target_lengths: Tensor) -> Tensor:
+    """Number of adjacent equal labels inside each target's length: (N, S) → (N,)."""
+    if targets.shape[1] < 2:
+        return torch.zeros(targets.shape[0], dtype=torch.long, device=targets.device)
+    inside = torch.arange(1, targets.shape[1], device=targets.device) < target_lengths.unsqueeze(1)
+    return ((targets[:, 1:] == targets[:, :-1]) & inside).sum(1)
+
+
+def _warn_infeasible(il: Tensor, tl: Tensor, need: Tensor) -> None:
+    bad = (il < need).nonzero().flatten().tolist()
+    if bad:
+        shown = ", ".join(f"sample {n} (input length {int(il[n])} < {int(need[n])})" for n in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        warn_pitfall(
+            f"CTC target cannot be aligned to its input for {shown}{more}: a target needs at least "
+            f"target_length + adjacent repeats frames (a blank must separate repeated labels); "
+            f"the loss of these samples is inf (0 with zero_infinity=True, which hides them)",
+            stacklevel=4,
+        )
+
+
+def _extend(targets: Tensor, blank: int) -> tuple[Tensor, Tensor]:
+    """The extended label sequence (blanks interleaved) and where the skip transition is allowed.
+
+    targets ``(N, S)`` → ``ext (N, 2S + 1)`` and ``skip (N, 2S + 1)`` (bool): state ``s`` may be
+    reached from ``s - 2`` when it is a label different from the label two states back.
+    """
+    N, S = targets.shape
+    ext = torch.full((N, 2 * S + 1), blank, dtype=torch.long, device=targets.device)
+    ext[:, 1::2] = targets
+    skip = torch.zeros(ext.shape, dtype=torch.bool, device=targets.device)
+    if S > 1:
+        skip[:, 3::2] = targets[:, 1:] != targets[:, :-1]
+    return ext, skip
+
+
+# --------------------------------------------------------------------------------------------
+# the forward algorithm
+
+
+def _lse3(window: Tensor, skip_add: Tensor) -> Tensor:
+    """log(e^{a(s-2)} + e^{a(s-1)} + e^{a(s)}) for every state, from a padded window.
+
+    ``window`` is ``(*, S', 3)`` (a view made by ``unfold``: two states back, one back, the state
+    itself); ``skip_add`` is 0 where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere.
+    The inner loop of the forward and backward passes: the max-shifted log-sum-exp of
+    ``lossbook.softmax`` written in place for a window of three, without autograd's bookkeeping
+    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``).
+    """
+    x = window + skip_add
+    m = _safe_max(x, -1)  # an all -inf window keeps m = 0, so -inf stays -inf instead of NaN
+    return x.sub_(m).exp_().sum(-1).log_().add_(m.squeeze(-1))
+
+
+def _skip_add(skip: Tensor, dtype) -> Tensor:
+    """The additive mask of :func:`_lse3`: ``(*, S')`` bool → ``(*, S', 3)`` of 0 / -inf."""
+    add = torch.zeros(skip.shape + (3,), dtype=dtype, device=skip.device)
+    add[..., 0].masked_fill_(~skip, _NEG_INF)
+    return add
+
+
+def _pad2(x: Tensor) -> Tensor:
+    """Two ``-inf`` states in front of the last dimension (the states before the first one)."""
+    return torch.cat([x.new_full(x.shape[:-1] + (2,), _NEG_INF), x], dim=-1)
+
+
+def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Tensor:
+    r"""One step of the CTC forward recursion, in log space, on the extended label sequence.
+
+    .. math::
+        \alpha_t(s) = \log p_t(y'_s) + \mathrm{LSE}\big(\alpha_{t-1}(s),\ \alpha_{t-1}(s-1),\
+        [\alpha_{t-1}(s-2)\ \text{if skip}(s)]\big)
+
+    State :math:`s` is reached by staying, by advancing one state, or — only when :math:`y'_s`
+    is a label that differs from :math:`y'_{s-2}` — by jumping over the blank between them.
+
+    Shape:
+        - alpha_prev: ``(*, S')`` log-α at time :math:`t-1` (``S' = 2L + 1``).
+        - log_probs_t: ``(*, S')`` log-probability of each state's class at time :math:`t`.
+        - skip: ``(*, S')`` bool, where the :math:`s-2 \to s` transition is allowed.
+        - output: ``(*, S')``.
+
+    Args:
+        alpha_prev: log-α of the previous frame (``-inf`` for unreachable states).
+        log_probs_t: :math:`\log p_t(y'_s)` for every state :math:`s`.
+        skip: the allowed skips (False for blanks, the first label and repeated labels).
+
+    Example:
+        >>> a = torch.tensor([0.0, -1.0, float("-inf")])
+        >>> ctc_alpha_step(a, torch.tensor([-0.5, -0.5, -0.5]), torch.zeros(3, dtype=torch.bool))
+        tensor([-0.5000, -0.1867, -1.5000])
+
+    ``ctc_loss`` runs the same computation on a pre-padded buffer (no copy per step).
+
+    Chapter: ctc
+    """
+    window = _pad2(alpha_prev).unfold(-1, 3, 1)  # [..., s, :] = α(s-2), α(s-1), α(s)
+    return logsumexp(window + _skip_add(skip, alpha_prev.dtype), dim=-1) + log_probs_t
+
+
+def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
+    """log-α for every frame: lp_ext ``(T, N, S')`` → ``(T, N, S')`` (frames ≥ ``steps`` are -inf).
+
+    α lives in a buffer with two ``-inf`` states in front, so that the three predecessors of
+    every state are one ``unfold`` view of the previous row: the loop is over time only.
+    """
+    T, N, Sx = lp_ext.shape
+    buf = lp_ext.new_full((T, N, Sx + 2), _NEG_INF)
+    if steps:
+        buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
+    skip_add = _skip_add(skip, lp_ext.dtype)
+    for t in range(1, steps):
+        buf[t, :, 2:] = _lse3(buf[t - 1].unfold(-1, 3, 1), skip_add).add_(lp_ext[t])
+    return buf[..., 2:]
+
+
+def _log_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: int) -> Tensor:
+    """log-β (including the frame's own emission): the α recursion run backwards in time on the
+    reversed lattice, started at each sample's last frame in its two final states."""
+    T, N, Sx = lp_ext.shape
+    # reversed lattice: state r is state Sx-1-r; the jump into s from s+2 is allowed when the
+    # jump into s+2 from s is (skip[s+2])
+    skip_b = torch.zeros_like(skip)
+    skip_b[:, : Sx - 2] = skip[:, 2:]
+    skip_add = _skip_add(skip_b.flip(-1), lp_ext.dtype)
+    lp_r = lp_ext.flip(-1)
+    states = torch.arange(Sx, device=lp_ext.device).flip(0)
+    two_l = 2 * tl.unsqueeze(1)
+    end = (states == two_l) | ((states == two_l - 1) & (two_l > 0))  # (N, Sx), reversed order
+    start = il.unsqueeze(1) - 1  # the frame where each sample's β starts
+    buf = lp_ext.new_full((T + 1, N, Sx + 2), _NEG_INF)
+    for t in range(steps - 1, -1, -1):
+        rec = _lse3(buf[t + 1].unfold(-1, 3, 1), skip_add).add_(lp_r[t])
+        init = torch.where(end, lp_r[t], _NEG_INF)
+        buf[t, :, 2:] = torch.where(start == t, init, rec)
+    return buf[:T, :, 2:].flip(-1)
+
+
+def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
+    """log p(y|x) = LSE of α at the last frame over the two final states: → ``(N,)``."""
+    N = alpha.shape[1]
+    n = torch.arange(N, device=alpha.device)
+    last = alpha[(il - 1).clamp(min=0), n]  # (N, S')
+    a_end = last.gather(1, (2 * tl).unsqueeze(1)).squeeze(1)
+    a_lab = last.gather(1, (2 * tl - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    a_lab = a_lab.masked_fill(tl == 0, _NEG_INF)
+    ll = logsumexp(torch.stack([a_end, a_lab], dim=-1), dim=-1)
+    # no frame at all: the empty target has probability 1, any other target 0
+    empty = torch.where(tl == 0, 0.0, _NEG_INF).to(ll)
+    return torch.where(il == 0, empty, ll)
+
+
+def ctc_log_alpha(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, blank: int = 0) -> Tensor:
+    r"""The forward variables :math:`\log\alpha_t(s)` of CTC on the extended label sequence.
+
+    .. math::
+        \alpha_t(s) = \sum_{\pi_{1:t}\ \text{reaching state}\ s} \prod_{\tau=1}^{t} p_\tau(\pi_\tau),
+        \qquad p(y\mid x) = \alpha_T(2L) + \alpha_T(2L-1)
+
+    (0-based states: :math:`2L` is the trailing blank, :math:`2L - 1` the last label.)
+
+    Shape:
+        - log_probs: ``(T, N, C)`` or ``(T, C)``; targets: ``(N, S)``, 1-D concatenated, or ``(S,)``.
+        - output: ``(T, N, 2 S_{max} + 1)`` (``(T, 2S + 1)`` unbatched), ``-inf`` for unreachable
+          states and for frames beyond a sample's input length.
+
+    Args:
+        log_probs, targets, input_lengths, target_lengths, blank: as in :func:`ctc_loss`.
+
+    Example:
+        >>> lp = torch.tensor([[0.3, 0.7], [0.3, 0.7]]).log()
+        >>> ctc_log_alpha(lp, torch.tensor([1]), (2,), (1,)).exp()
+        tensor([[0.3000, 0.7000, 0.0000],
+                [0.0900, 0.7000, 0.2100]])
+
+    Chapter: ctc
+    """
+    lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
+    ext, skip = _extend(padded, blank)
+    T = lp.shape[0]
+    lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
+    alpha = _log_alpha(lp_ext, skip, int(il.max()) if il.numel() else 0)
+    beyond = torch.arange(T, device=lp.device).unsqueeze(1) >= il.unsqueeze(0)
+    alpha = alpha.masked_fill(beyond.unsqueeze(2), _NEG_INF)
+    return alpha.squeeze(1) if unbatched else alpha
+
+
+class _CTCLoss(torch.autograd.Function):
+    """Per-sample CTC negative log-likelihood with the α–β gradient, as PyTorch defines it."""
+
+    @staticmethod
+    def forward(ctx, lp: Tensor, padded: Tensor, il: Tensor, tl: Tensor, blank: int, zero_infinity: bool):
+        ext, skip = _extend(padded, blank)
+        T, N, C = lp.shape
+        steps = int(il.max()) if N else 0
+        lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
+        alpha = _log_alpha(lp_ext, skip, steps)
+        nll = -_final(alpha, il, tl)
+        ctx.save_for_backward(lp, lp_ext, alpha, ext, skip, il, tl, nll)
+        ctx.steps, ctx.zero_infinity = steps, zero_infinity
+        if zero_infinity:
+            return nll.masked_fill(nll == float("inf"), 0.0)
+        return nll
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        lp, lp_ext, alpha, ext, skip, il, tl, nll = ctx.saved_tensors
+        T, N, C = lp.shape
+        beta = _log_beta(lp_ext, skip, il, tl, ctx.steps)
+        # α_t(s) β_t(s) / p_t(y'_s) / p(y|x) is the posterior probability of being in state s at
+        # frame t; summed over the states that carry class c it is the "occupancy" γ_t(c).
+        ab = alpha + beta  # β includes the emission at t, so α+β counts it twice
+        m = ab.amax(dim=2, keepdim=True)
+        m = m.masked_fill(m.isinf(), 0.0)
+        summed = lp.new_zeros(T, N, C).scatter_add_(2, ext.unsqueeze(0).expand(T, -1, -1), (ab - m).exp())
+        log_ab = summed.log_().add_(m)
+        # PyTorch's convention: the gradient with respect to the *logits* of a log_softmax, i.e.
+        # p_t(c) - γ_t(c), returned as the gradient of log_probs (see the chapter)
+        grad = lp.exp() - (log_ab + nll.view(1, N, 1) - lp).exp()
+        frames = torch.arange(T, device=lp.device).view(T, 1, 1) < il.view(1, N, 1)
+        keep = frames
+        if ctx.zero_infinity:
+            keep = keep & (nll != float("inf")).view(1, N, 1)
+        grad = torch.where(keep, grad * grad_out.view(1, N, 1), 0.0)
+        return grad, None, None, None, None, None
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor | Sequence[int],
+    target_lengths: Tensor | Sequence[int],
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    r"""The connectionist temporal classification loss, :math:`-\log p(y \mid x)` summed over alignments.
+
+    .. math::
+        \ell_n = -\log \sum_{\pi \in \mathcal{B}^{-1}(y_n)} \prod_{t=1}^{T_n} p_t(\pi_t),
+        \qquad \mathrm{mean} = \frac{1}{N} \sum_n \frac{\ell_n}{\max(L_n, 1)}
+
+    computed with the forward algorithm in log space; :math:`\mathcal{B}` merges repeated labels
+    and then removes blanks.
+
+    Shape:
+        - log_probs: ``(T, N, C)`` or unbatched ``(T, C)``: log-probabilities over ``C`` classes
+          including the blank (e.g. ``log_softmax`` outputs). Time first: there is no batch-first
+          layout.
+        - targets: padded ``(N, S)``, or the ``N`` targets concatenated into one 1-D tensor of
+          length ``sum(target_lengths)``; ``(S,)`` when unbatched.
+        - input_lengths, target_lengths: ``(N,)`` tensors or tuples/lists of ``N`` ints
+          (``()``/one int when unbatched).
+        - output: ``(N,)`` for ``'none'`` (``()`` unbatched), ``()`` otherwise.
+
+    Args:
+        log_probs: per-frame log-probabilities.
+        targets: label indices in ``[0, C)``, never the blank.
+        input_lengths: the number of valid frames of each sample (``≤ T``).
+        target_lengths: the length of each target.
+        blank: the index of the blank class.
+        reduction: ``'mean'`` (each loss divided by its target length, then averaged over the
+            batch), ``'sum'`` or ``'none'``.
+        zero_infinity: replace infinite losses (targets that cannot be aligned) and their
+            gradients by 0. NaN losses stay NaN.
+
+    Example:
+        >>> lp = torch.tensor([[0.3, 0.7], [0.3, 0.7]]).log()   # T=2, C=2, blank=0
+        >>> ctc_loss(lp, torch.tensor([1]), (2,), (1,), reduction="sum")   # -log 0.91
+        tensor(0.0943)
+
+    Same name, signature and semantics as ``torch.nn.functional.ctc_loss``, including the
+    gradient, which PyTorch defines as :math:`p_t(c) - \gamma_t(c)` (the gradient with respect
+    to the logits of a ``log_softmax``) rather than the derivative with respect to
+    ``log_probs``; the two agree once propagated through ``log_softmax``. Unlike PyTorch, a
+    blank inside a target is a ``ValueError``, and a target too long for its input (fewer than
+    ``L + repeats`` frames) emits a :class:`lossbook.PitfallWarning`.
+
+    Chapter: ctc
+    """
+    check_reduction(reduction)
+    lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
+    _warn_infeasible(il, tl, tl + _repeats(padded, tl))
+    loss = _CTCLoss.apply(lp, padded, il, tl, blank, bool(zero_infinity))
+    if reduction == "mean":
+        loss = loss / tl.clamp(min=1).to(loss.dtype)
+    if unbatched and reduction == "none":
+        return loss.squeeze(0)
+    return reduce(loss, reduction)
+
+
+# --------------------------------------------------------------------------------------------
+# alignments and decoding
+
+
+def ctc_collapse(path: Tensor | Sequence[int], blank: int = 0) -> Tensor:
+    r"""The collapse function :math:`\mathcal{B}`: merge adjacent repeats, then drop blanks.
+
+    .. math::
+        \mathcal{B}(\pi) = (\pi_t : \pi_t \ne \varnothing \text{ and } (t = 1 \text{ or } \pi_t \ne \pi_{t-1}))
+
+    The order matters: ``a a ∅ a`` → ``a ∅ a`` → ``a a`` (the blank keeps the two ``a`` apart),
+    while dropping blanks first would give ``a``.
+
+    Shape:
+        - path: ``(T,)`` class indices; output: ``(L,)`` with ``L ≤ T``, same dtype.
+
+    Args:
+        path: one class per frame (a tensor, or a list of ints).
+        blank: the blank index.
+
+    Example:
+        >>> ctc_collapse(torch.tensor([0, 3, 3, 0, 1, 1, 0, 0, 20, 20]))
+        tensor([ 3,  1, 20])
+
+    Chapter: ctc
+    """
+    p = torch.as_tensor(path)
+    if p.dim() != 1:
+        raise ValueError(f"path has shape {format_shape(p)} but must be 1-D (one class per frame)")
+    if p.is_floating_point():
+        raise TypeError(f"path holds class indices and must have an integer dtype, got {p.dtype}")
+    first = torch.ones_like(p, dtype=torch.bool)
+    first[1:] = p[1:] != p[:-1]
+    return p[first & (p != blank)]
+
+
+def ctc_min_input_length(targets: Tensor, target_lengths: Tensor | Sequence[int]) -> Tensor:
+    r"""The fewest frames each target needs: its length plus its number of adjacent repeats.
+
+    .. math::
+        T_{\min}(y) = L + \#\{i : y_i = y_{i-1}\}
+
+    because a blank frame must separate two equal labels. ``ctc_loss`` is ``inf`` when
+    ``input_length < T_min``.
+
+    Shape:
+        - targets: padded ``(N, S)`` or ``(S,)`` for one target; output: ``(N,)`` (``()`` for one).
+
+    Args:
+        targets: label indices (padding beyond ``target_lengths`` is ignored).
+        target_lengths: the length of each target.
+
+    Example:
+        >>> ctc_min_input_length(torch.tensor([[1, 1, 1], [1, 2, 3]]), (3, 3))
+        tensor([5, 3])
+
+    Chapter: ctc
+    """
+    check_tensor(targets, "targets")
+    single = targets.dim() == 1
+    t = targets.unsqueeze(0) if single else targets
+    if t.dim() != 2:
+        raise ValueError(f"targets has shape {format_shape(targets)} but must be (N, S) or (S,)")
+    tl = _as_lengths(target_lengths, "target_lengths", t.shape[0], t.device)
+    need = tl + _repeats(t.long(), tl)
+    return need.squeeze(0) if single else need
+
+
+def _batched(log_probs: Tensor, input_lengths) -> tuple[Tensor, Tensor, bool]:
+    check_floating(log_probs, "log_probs")
+    if log_probs.dim() not in (2, 3):
+        raise ValueError(f"log_probs has shape {format_shape(log_probs)} but must be (T, N, C) or (T, C)")
+    unbatched = log_probs.dim() == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    T, N, _ = lp.shape
+    if input_lengths is None:
+        il = torch.full((N,), T, dtype=torch.long, device=lp.device)
+    else:
+        il = _as_lengths(input_lengths, "input_lengths", N, lp.device)
+        if N and int(il.max()) > T:
+            raise ValueError(f"input_lengths must be at most T={T}, got {int(il.max())}")
+    return lp, il, unbatched
+
+
+def ctc_greedy_decode(log_probs: Tensor, input_lengths=None, blank: int = 0) -> list:
+    r"""Best-path decoding: the most likely class in every frame, then the collapse function.
+
+    .. math::
+        \hat y = \mathcal{B}\big(\arg\max_c p_1(c), \dots, \arg\max_c p_T(c)\big)
+
+    Fast and usually close to the best labelling, but not always equal to it: the most likely
+    *path* need not collapse to the most likely *labelling* (see :func:`ctc_prefix_beam_search`).
+
+    Shape:
+        - log_probs: ``(T, N, C)`` or ``(T, C)``; output: a list of ``N`` lists of ints (one list
+          when unbatched).
+
+    Args:
+        log_probs: per-frame log-probabilities (or logits: the argmax is the same).
+        input_lengths: the valid frames of each sample (default: all ``T``).
+        blank: the blank index.
+
+    Example:
+        >>> ctc_greedy_decode(torch.tensor([[.1, .9], [.2, .8], [.9, .1], [.3, .7]]).log())
+        [1, 1]
+
+    Chapter: ctc
+    """
+    lp, il, unbatched = _batched(log_probs, input_lengths)
+    T = lp.shape[0]
+    best = lp.argmax(dim=2).T  # (N, T)
+    keep = torch.ones_like(best, dtype=torch.bool)
+    keep[:, 1:] = best[:, 1:] != best[:, :-1]
+    keep &= (best != blank) & (torch.arange(T, device=lp.device) < il.unsqueeze(1))
+    out = [row[k].tolist() for row, k in zip(best.cpu(), keep.cpu())]  # ragged: one list each
+    return out[0] if unbatched else out
+
+
+def _logadd(a: float, b: float) -> float:
+    """log(e^a + e^b) on Python floats, shifted by the max like every log-sum-exp in lossbook."""
+    if a == _NEG_INF:
+        return b
+    if b == _NEG_INF:
+        return a
+    m = max(a, b)
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+def _beam_add(beams: dict, prefix: tuple, b: float, nb: float) -> None:
+    old_b, old_nb = beams.get(prefix, (_NEG_INF, _NEG_INF))
+    beams[prefix] = (_logadd(old_b, b), _logadd(old_nb, nb))
+
+
+def ctc_prefix_beam_search(log_probs: Tensor, input_lengths=None, beam_width: int = 8, blank: int = 0) -> list:
+    r"""Prefix beam search: keep the ``beam_width`` most probable *labellings* frame by frame.
+
+    Each prefix :math:`\ell` carries two log-probabilities, of the paths that collapse to
+    :math:`\ell` and end in a blank (:math:`p_b`) or in its last label (:math:`p_{nb}`):
+
+    .. math::
+        p_b^{t}(\ell) = \big(p_b^{t-1}(\ell) + p_{nb}^{t-1}(\ell)\big)\, p_t(\varnothing), \quad
+        p_{nb}^{t}(\ell c) \mathrel{+}= \big(p_b^{t-1}(\ell) + [c \ne \ell_{-1}]\, p_{nb}^{t-1}(\ell)\big)\, p_t(c)
+
+    A small, readable implementation in plain Python (a loop over samples, frames and beams),
+    meant for teaching and short sequences, not for production decoding.
+
+    Shape:
+        - log_probs: ``(T, N, C)`` or ``(T, C)``; output: a list of ``N`` ``(labels, log_prob)``
+          pairs (one pair when unbatched), best first in each beam.
+
+    Args:
+        log_probs: per-frame log-probabilities.
+        input_lengths: the valid frames of each sample (default: all ``T``).
+        beam_width: how many prefixes survive each frame.
+        blank: the blank index.
+
+    Example:
+        >>> lp = torch.tensor([[.4, .6], [.4, .6]]).log()  # [1] = "1 1", "0 1" or "1 0": 0.84
+        >>> labels, logp = ctc_prefix_beam_search(lp)
+        >>> labels, round(logp, 4)
+        ([1], -0.1744)
+
+    Chapter: ctc
+    """
+    lp, il, unbatched = _batched(log_probs, input_lengths)
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    table = lp.detach().to("cpu", torch.float64).tolist()
+    results = []
+    for n in range(lp.shape[1]):
+        beams = {(): (0.0, _NEG_INF)}  # prefix → (log p_blank, log p_nonblank)
+        for t in range(int(il[n])):
+            row = table[t][n]
+            nxt: dict = {}
+            for prefix, (pb, pnb) in beams.items():
+                total = _logadd(pb, pnb)
+                _beam_add(nxt, prefix, total + row[blank], _NEG_INF)  # emit a blank: the prefix stays
+                if prefix:
+                    _beam_add(nxt, prefix, _NEG_INF, pnb + row[prefix[-1]])  # repeat the last label: merged
+                for c, lpc in enumerate(row):
+                    if c == blank:
+                        continue
+                    # a new label c; after a non-blank equal label only a blank path can extend it
+                    src = pb if prefix and c == prefix[-1] else total
+                    _beam_add(nxt, prefix + (c,), _NEG_INF, src + lpc)
+            beams = dict(sorted(nxt.items(), key=lambda kv: -_logadd(*kv[1]))[:beam_width])
+        best, (pb, pnb) = max(beams.items(), key=lambda kv: _logadd(*kv[1]))
+        results.append((list(best), _logadd(pb, pnb)))
+    return results[0] if unbatched else results
+
+
+def ctc_forced_alignment(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+                         blank: int = 0) -> tuple[Tensor, Tensor]:
+    r"""The Viterbi best path: the single most probable alignment of each target to its frames.
+
+    The forward recursion with the log-sum-exp replaced by a max, then a trace-back:
+
+    .. math::
+        \delta_t(s) = \log p_t(y'_s) + \max\big(\delta_{t-1}(s), \delta_{t-1}(s-1),
+        [\delta_{t-1}(s-2)]\big), \qquad \hat\pi = \arg\max_{\pi \in \mathcal{B}^{-1}(y)} \prod_t p_t(\pi_t)
+
+    Shape:
+        - log_probs: ``(T, N, C)`` or ``(T, C)``; targets, lengths: as in :func:`ctc_loss`.
+        - output: ``(alignment, scores)``, both ``(N, T)`` (``(T,)`` unbatched): the class of each
+          frame on the best path (``-1`` beyond a sample's input length) and its log-probability
+          (0 there).
+
+    Args:
+        log_probs, targets, input_lengths, target_lengths, blank: as in :func:`ctc_loss`.
+
+    Example:
+        >>> lp = torch.tensor([[.6, .4], [.3, .7], [.8, .2]]).log()
+        >>> ctc_forced_alignment(lp, torch.tensor([1]), (3,), (1,))[0]
+        tensor([0, 1, 0])
+
+    Follows ``torchaudio.functional.forced_align`` (frame labels and their log-probabilities),
+    batched. A target that cannot be aligned (too few frames) is a ``ValueError``.
+
+    Chapter: ctc
+    """
+    lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
+    need = tl + _repeats(padded, tl)
+    if bool((il < need).any()):
+        n = int((il < need).nonzero()[0])
+        raise ValueError(f"sample {n} cannot be aligned: input length {int(il[n])} < target length + "
+                         f"repeats = {int(need[n])}")
+    ext, skip = _extend(padded, blank)
+    T, N, _ = lp.shape
+    lp = lp.detach()
+    lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
+    Sx = ext.shape[1]
+    delta = torch.full((N, Sx), _NEG_INF, dtype=lp.dtype, device=lp.device)
+    back = torch.zeros(T, N, Sx, dtype=torch.long, device=lp.device)
+    states = torch.arange(Sx, device=lp.device)
+    if T:
+        delta[:, :2] = lp_ext[0, :, :2]
+    for t in range(1, T):
+        neg = delta.new_full((N, 1), _NEG_INF)
+        cand = torch.stack([delta, torch.cat([neg, delta[:, :-1]], 1),
+                            torch.cat([neg, neg, delta[:, :-2]], 1)[:, :Sx].masked_fill(~skip, _NEG_INF)], -1)
+        best, arg = cand.max(-1)
+        active = (t < il).unsqueeze(1)  # frames past the input keep δ frozen
+        delta = torch.where(active, best + lp_ext[t], delta)
+        back[t] = torch.where(active, states - arg, states)
+    n_idx = torch.arange(N, device=lp.device)
+    end_blank = delta[n_idx, 2 * tl]
+    end_label = torch.where(tl > 0, delta[n_idx, (2 * tl - 1).clamp(min=0)], _NEG_INF)
+    state = torch.where(end_label > end_blank, 2 * tl - 1, 2 * tl)
+    path = torch.empty(T, N, dtype=torch.long, device=lp.device)
+    for t in range(T - 1, -1, -1):
+        path[t] = state
+        state = back[t, n_idx, state]
+    frames = (torch.arange(T, device=lp.device).unsqueeze(1) < il.unsqueeze(0))  # (T, N)
+    labels = ext.gather(1, path.T).T
+    scores = lp.gather(2, labels.unsqueeze(2)).squeeze(2)
+    labels = torch.where(frames, labels, -1).T
+    scores = torch.where(frames, scores, 0.0).T
+    return (labels[0], scores[0]) if unbatched else (labels, scores)
