@@ -1,0 +1,601 @@
+r"""Regression losses: L1, MSE, RMSE, Huber, SmoothL1, log-cosh, quantile (pinball), Gaussian and
+Poisson negative log-likelihoods.
+
+Most of these losses are a function :math:`\rho` of the residual :math:`d = \hat y - y` alone.
+They share one custom autograd Function, :class:`_Pointwise`, which takes the loss
+:math:`\rho(d)` and its derivative :math:`\psi(d) = \rho'(d)` (the "psi function" of robust
+statistics): the forward pass evaluates :math:`\rho`, the backward pass multiplies the upstream
+gradient by :math:`\psi`. Writing :math:`\psi` by hand is both faster than differentiating the
+forward graph and the clearest statement of what the optimiser feels:
+
+* L1: :math:`\psi(d) = \operatorname{sign}(d)`;  MSE: :math:`\psi(d) = 2d`;
+* Huber: :math:`\psi(d) = \operatorname{clamp}(d, -\delta, \delta)`;  log-cosh: :math:`\psi(d) = \tanh d`.
+
+Shapes: unlike PyTorch, which broadcasts ``input`` against ``target`` with a warning (an
+``(N, 1)`` prediction against an ``(N,)`` target silently becomes an ``(N, N)`` loss),
+lossbook requires the two to have the same shape and raises a ``ValueError`` otherwise.
+
+Chapter: regression
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from ._reduction import check_reduction, reduce
+from ._validation import (
+    check_floating,
+    check_in_range,
+    check_positive,
+    check_same_shape,
+    format_shape,
+)
+
+__all__ = [
+    "l1_loss",
+    "mse_loss",
+    "rmse_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "log_cosh_loss",
+    "quantile_loss",
+    "gaussian_nll_loss",
+    "poisson_nll_loss",
+]
+
+_LN2 = math.log(2.0)
+_BROADCAST_HINT = (
+    "lossbook does not broadcast input against target: an (N, 1) prediction against an (N,) "
+    "target would silently give an (N, N) loss; reshape one of them, e.g. input.squeeze(-1)"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# shared machinery
+
+
+def _check_pair(input: Tensor, target: Tensor) -> None:
+    check_floating(input, "input")
+    check_floating(target, "target")
+    check_same_shape(input, target, hint=_BROADCAST_HINT)
+
+
+def _check_weight(weight: Tensor | None, input: Tensor) -> None:
+    if weight is None:
+        return
+    check_floating(weight, "weight")
+    check_same_shape(input, weight, names=("input", "weight"), hint="one weight per element, as in PyTorch")
+
+
+class _Pointwise(torch.autograd.Function):
+    """``reduce(rho(d))`` for ``d = input - target``, with the backward ``psi``: the chain rule by hand.
+
+    ``rho(d)`` returns ``(losses, aux)``; it may overwrite ``d`` (a fresh tensor) to save memory
+    passes, and ``aux`` is whatever ``psi`` needs. ``psi(aux, g)`` returns :math:`g \\cdot
+    \\rho'(d)`. When a double backward is being recorded (``create_graph=True``), ``aux`` is
+    recomputed from the saved ``input`` and ``target`` with ordinary, differentiable operations.
+    """
+
+    @staticmethod
+    def forward(ctx, input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str) -> Tensor:
+        loss, aux = rho(input - target)
+        ctx.save_for_backward(input, target)
+        ctx.aux, ctx.rho, ctx.psi, ctx.reduction = aux, rho, psi, reduction
+        return reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        input, target = ctx.saved_tensors
+        aux = ctx.aux
+        if torch.is_grad_enabled():  # double backward: rebuild aux so that it is differentiable
+            aux = ctx.rho(input - target)[1]
+        if ctx.reduction == "mean":
+            grad = grad / input.numel()  # d mean / d loss_i = 1 / numel, on a scalar
+        g_input = ctx.psi(aux, grad)
+        g_target = -g_input if ctx.needs_input_grad[1] else None
+        return g_input if ctx.needs_input_grad[0] else None, g_target, None, None, None
+
+
+def _mul(a: Tensor, b: Tensor) -> Tensor:
+    """``a * b``, in place into the fresh tensor ``a`` unless a double backward is being recorded."""
+    return a * b if torch.is_grad_enabled() else a.mul_(b)
+
+
+def _pointwise(input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str,
+               weight: Tensor | None = None, weighted_mean: bool = True) -> Tensor:
+    """The reduced losses ``rho(input - target)``, with an optional per-element weight."""
+    check_reduction(reduction)
+    if weight is None:
+        return _Pointwise.apply(input, target, rho, psi, reduction)
+    loss = _Pointwise.apply(input, target, rho, psi, "none") * weight
+    # l1/mse divide by the total weight; PyTorch's huber_loss takes the plain mean of w * loss
+    return reduce(loss, reduction, weight=weight if weighted_mean else None)
+
+
+# --------------------------------------------------------------------------------------------
+# L1 and MSE
+
+
+def _l1_rho(d: Tensor) -> tuple[Tensor, Tensor]:
+    return d.abs(), d
+
+
+def _l1_psi(d: Tensor, g: Tensor) -> Tensor:
+    return _mul(d.sign(), g)  # sign(0) = 0: the subgradient PyTorch uses at a perfect fit
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    r"""Mean absolute error (L1 loss): the estimator of the conditional median.
+
+    .. math::
+        \ell_i = w_i\,\lvert \hat y_i - y_i \rvert, \qquad
+        \frac{\partial \ell_i}{\partial \hat y_i} = w_i \operatorname{sign}(\hat y_i - y_i)
+
+    With ``reduction='mean'`` the result is :math:`\sum_i \ell_i / \sum_i w_i` (the plain mean
+    without weights). The gradient at a perfect fit is 0, as in PyTorch.
+
+    Shape:
+        - input: ``(*)``, any shape; target and weight: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights.
+
+    Example:
+        >>> l1_loss(torch.tensor([1.0, 2.5, 3.3, 4.8]), torch.tensor([1.2, 2.3, 4.0, 4.5]))
+        tensor(0.3500)
+
+    Same name and semantics as ``torch.nn.functional.l1_loss`` (without the deprecated
+    ``size_average``/``reduce``), except that ``input`` and ``target`` must have the same shape
+    instead of being broadcast with a warning.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    _check_weight(weight, input)
+    return _pointwise(input, target, _l1_rho, _l1_psi, reduction, weight)
+
+
+def _mse_rho(d: Tensor) -> tuple[Tensor, Tensor]:
+    return d * d, d
+
+
+def _mse_psi(d: Tensor, g: Tensor) -> Tensor:
+    return d * (2 * g)  # 2 * g is a scalar for 'mean'/'sum': one pass over d
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    r"""Mean squared error (L2 loss): the estimator of the conditional mean.
+
+    .. math::
+        \ell_i = w_i\,(\hat y_i - y_i)^2, \qquad
+        \frac{\partial \ell_i}{\partial \hat y_i} = 2 w_i (\hat y_i - y_i)
+
+    With ``reduction='mean'`` the result is :math:`\sum_i \ell_i / \sum_i w_i`. A residual whose
+    square exceeds the dtype's range gives ``inf`` (not NaN), with a finite gradient.
+
+    Shape:
+        - input: ``(*)``, any shape; target and weight: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights.
+
+    Example:
+        >>> mse_loss(torch.tensor([0.1, 5.0]), torch.tensor([0.0, 0.0]))
+        tensor(12.5050)
+
+    Same name and semantics as ``torch.nn.functional.mse_loss`` (without ``size_average``/
+    ``reduce``), except that mismatched shapes raise instead of broadcasting.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    _check_weight(weight, input)
+    return _pointwise(input, target, _mse_rho, _mse_psi, reduction, weight)
+
+
+def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str = "mean") -> Tensor:
+    r"""Root mean squared error, with a gradient that is defined at a perfect fit.
+
+    .. math::
+        \mathrm{RMSE} = \sqrt{\tfrac{1}{n}\textstyle\sum_i (\hat y_i - y_i)^2 + \varepsilon}, \qquad
+        \frac{\partial\,\mathrm{RMSE}}{\partial \hat y_i} = \frac{\hat y_i - y_i}{n\,\mathrm{RMSE}}
+
+    At a perfect fit :math:`\sqrt{\cdot}` has an infinite derivative and the naive
+    ``mse.sqrt()`` backpropagates :math:`0 \cdot \infty = \mathrm{NaN}`. Here the square root is
+    taken with the "double ``where``" trick: where the mean square is 0 the result is the
+    constant 0 and the square root is evaluated at 1 instead, so the gradient is **exactly 0**
+    (a valid subgradient at the minimum) and the value is exact. ``eps > 0`` adds
+    :math:`\varepsilon` inside the root instead (the common alternative; it biases the value by
+    about :math:`\sqrt{\varepsilon}` at a perfect fit).
+
+    RMSE is a statistic of the whole batch, not a sum of per-element losses, so only
+    ``reduction='mean'`` exists.
+
+    Shape:
+        - input: ``(*)``; target: the same shape. Output: ``()``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        eps: added to the mean square before the root (``>= 0``).
+        reduction: ``'mean'`` only (RMSE has no per-element form).
+
+    Example:
+        >>> rmse_loss(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0]))
+        tensor(1.4142)
+
+    Chapter: regression
+    """
+    check_reduction(reduction, ("mean",))
+    check_positive(eps, "eps", strict=False)
+    ms = mse_loss(input, target)
+    if eps > 0:
+        ms = ms + eps
+    positive = ms > 0
+    safe = torch.where(positive, ms, torch.ones_like(ms))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(ms))
+
+
+# --------------------------------------------------------------------------------------------
+# Huber and SmoothL1
+
+
+def _huber_rho(delta: float, scale: float) -> Callable:
+    def rho(d: Tensor) -> tuple[Tensor, Tensor]:
+        c = d.clamp(-delta, delta)  # = psi(d): d inside [-delta, delta], +-delta outside
+        # c * (d - c/2) is d**2/2 for |d| < delta and delta * (|d| - delta/2) beyond: both
+        # branches in one expression, no `where`; in place into d (torch.no_grad here)
+        loss = d.sub_(c, alpha=0.5).mul_(c) if not torch.is_grad_enabled() else c * (d - 0.5 * c)
+        return (loss.mul_(scale) if scale != 1.0 else loss), c
+
+    return rho
+
+
+def _huber_psi(delta: float, scale: float) -> Callable:
+    def psi(c: Tensor, g: Tensor) -> Tensor:
+        return c * (g * scale) if scale != 1.0 else c * g
+
+    return psi
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    r"""Huber loss: quadratic for small residuals, linear (slope :math:`\delta`) for large ones.
+
+    .. math::
+        \ell_i = w_i \begin{cases} \tfrac12 d_i^2 & \lvert d_i\rvert < \delta \\
+        \delta\,(\lvert d_i\rvert - \tfrac12\delta) & \text{otherwise} \end{cases},
+        \qquad \frac{\partial \ell_i}{\partial \hat y_i} = w_i\operatorname{clamp}(d_i, -\delta, \delta)
+
+    where :math:`d_i = \hat y_i - y_i`. The small-error branch is *half* the squared error, and
+    ``huber_loss(δ) == δ * smooth_l1_loss(β=δ)``. Introduced by Huber (1964) as a robust
+    M-estimator of location. With ``weight`` and ``reduction='mean'`` the result is the plain
+    mean of :math:`w_i \cdot \text{loss}_i`, as in PyTorch (not divided by the total weight).
+
+    Shape:
+        - input: ``(*)``, any shape; target and weight: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        delta: where the loss turns from quadratic to linear; must be ``> 0``.
+        weight: optional per-element weights.
+
+    Example:
+        >>> huber_loss(torch.tensor([0.1, 5.0]), torch.zeros(2))
+        tensor(2.2525)
+
+    Same name and semantics as ``torch.nn.functional.huber_loss``, except that mismatched
+    shapes raise instead of broadcasting.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    _check_weight(weight, input)
+    check_positive(delta, "delta")
+    return _pointwise(input, target, _huber_rho(delta, 1.0), _huber_psi(delta, 1.0), reduction, weight,
+                      weighted_mean=False)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    r"""Smooth L1 loss: Huber loss divided by its threshold, so that large errors have slope 1.
+
+    .. math::
+        \ell_i = \begin{cases} \tfrac{1}{2\beta} d_i^2 & \lvert d_i\rvert < \beta \\
+        \lvert d_i\rvert - \tfrac12\beta & \text{otherwise} \end{cases}
+        = \frac{\mathrm{Huber}_{\delta=\beta}(d_i)}{\beta},
+        \qquad \frac{\partial \ell_i}{\partial \hat y_i} = \operatorname{clamp}(d_i/\beta, -1, 1)
+
+    ``beta=0`` is the L1 loss (as in PyTorch). Popularised by Fast R-CNN for box regression.
+
+    Shape:
+        - input: ``(*)``, any shape; target: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        beta: where the loss turns from quadratic to linear; ``>= 0`` (``0`` gives L1).
+
+    Example:
+        >>> smooth_l1_loss(torch.tensor([0.1, 5.0]), torch.zeros(2), beta=2.0)
+        tensor(2.0013)
+
+    Same name and semantics as ``torch.nn.functional.smooth_l1_loss`` (without
+    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    check_positive(beta, "beta", strict=False)
+    if beta == 0:
+        return _pointwise(input, target, _l1_rho, _l1_psi, reduction)
+    return _pointwise(input, target, _huber_rho(beta, 1.0 / beta), _huber_psi(beta, 1.0 / beta), reduction)
+
+
+# --------------------------------------------------------------------------------------------
+# log-cosh
+
+
+def _log_cosh_rho(d: Tensor) -> tuple[Tensor, Tensor]:
+    a = d.abs()
+    # small |d|: log cosh a = log1p(cosh a - 1) = log1p(2 sinh^2(a/2)), no cancellation;
+    # large |d|: log cosh a = a + log1p(exp(-2a)) - ln 2, where exp(-2a) <= 1 never overflows.
+    # `where` evaluates both branches, but only in this forward pass: the gradient is tanh(d)
+    # (see _log_cosh_psi), so an overflowing unused branch cannot turn into a NaN gradient.
+    small = (a * 0.5).sinh().square().mul(2).log1p()
+    large = (a * -2).exp().log1p().add(a).sub(_LN2)
+    return torch.where(a < 1, small, large), d
+
+
+def _log_cosh_psi(d: Tensor, g: Tensor) -> Tensor:
+    return _mul(d.tanh(), g)
+
+
+def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Log-cosh loss: :math:`\approx d^2/2` for small residuals, :math:`\approx |d| - \ln 2` for large ones.
+
+    .. math::
+        \ell_i = \log\cosh(d_i) = \lvert d_i\rvert + \log\!\left(1 + e^{-2\lvert d_i\rvert}\right) - \ln 2,
+        \qquad \frac{\partial \ell_i}{\partial \hat y_i} = \tanh(d_i)
+
+    with :math:`d_i = \hat y_i - y_i`. ``torch.log(torch.cosh(d))`` overflows to ``inf`` (and a NaN
+    gradient) for :math:`|d| \gtrsim 89` in float32 and :math:`\gtrsim 11.8` in float16; the form
+    above never exponentiates a positive number. For :math:`|d| < 1` lossbook uses the equivalent
+    :math:`\log(1 + 2\sinh^2(d/2))`, which keeps full relative precision for tiny residuals (the
+    form above would subtract two numbers close to :math:`\ln 2`). The gradient is computed as
+    :math:`\tanh(d)` directly: finite for every input, in every dtype.
+
+    Shape:
+        - input: ``(*)``, any shape; target: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: predictions :math:`\hat y`.
+        target: targets :math:`y`.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Example:
+        >>> log_cosh_loss(torch.tensor([0.1]), torch.tensor([0.0]))
+        tensor(0.0050)
+
+    No PyTorch counterpart; keyword-only ``reduction`` as in the book's other non-PyTorch losses.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    return _pointwise(input, target, _log_cosh_rho, _log_cosh_psi, reduction)
+
+
+# --------------------------------------------------------------------------------------------
+# quantile (pinball)
+
+
+def quantile_loss(input: Tensor, target: Tensor, *, quantile: float | Sequence[float] | Tensor = 0.5,
+                  reduction: str = "mean") -> Tensor:
+    r"""Quantile (pinball) loss: its minimiser is the :math:`\tau`-quantile of the target.
+
+    .. math::
+        \ell_{i}(\tau) = \max\big(\tau\, e_i,\; (\tau - 1)\, e_i\big), \qquad e_i = y_i - \hat y_i,
+        \qquad \frac{\partial \ell_i}{\partial \hat y_i} = \begin{cases} -\tau & e_i > 0 \\
+        1 - \tau & e_i < 0 \end{cases}
+
+    Under-predictions cost :math:`\tau` per unit, over-predictions :math:`1-\tau` (Koenker and
+    Bassett, 1978). At :math:`e_i = 0` the gradient is :math:`\tfrac12 - \tau` (the average of
+    the two slopes; 0 for the median, like L1).
+
+    Two layouts, and nothing else (no broadcasting guesses):
+
+    * one quantile (a float): ``input`` and ``target`` have the same shape ``(*)``;
+    * ``Q`` quantiles (a sequence or 1-D tensor): ``input`` is ``(*, Q)``, one prediction per
+      quantile in the last dimension, and ``target`` is ``(*)`` or ``(*, 1)``.
+
+    Shape:
+        - one quantile: input ``(*)``, target ``(*)``; output ``(*)`` for ``'none'``.
+        - Q quantiles: input ``(*, Q)``, target ``(*)`` or ``(*, 1)``; output ``(*, Q)`` for
+          ``'none'``. ``'mean'``/``'sum'`` give ``()``: the mean is over samples *and* quantiles.
+
+    Args:
+        input: predicted quantiles.
+        target: observed values.
+        quantile: :math:`\tau \in (0, 1)`, or a sequence / 1-D tensor of ``Q`` of them.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Example:
+        >>> quantile_loss(torch.tensor([8.0, 12.0]), torch.tensor([10.0, 10.0]), quantile=0.9,
+        ...               reduction='none')
+        tensor([1.8000, 0.2000])
+
+    No PyTorch counterpart; follows the pinball loss of GluonTS/pytorch-forecasting (``(N, Q)``
+    predictions) but refuses the silent ``(B,)`` vs ``(B, 1)`` broadcast.
+
+    Chapter: regression
+    """
+    check_floating(input, "input")
+    check_floating(target, "target")
+    check_reduction(reduction)
+    if isinstance(quantile, (int, float)) and not isinstance(quantile, bool):
+        check_in_range(quantile, "quantile", 0.0, 1.0, closed=False)
+        check_same_shape(input, target, hint=_BROADCAST_HINT + "; for Q quantiles pass a sequence")
+        tau: float | Tensor = float(quantile)
+    else:
+        tau = torch.as_tensor(quantile, dtype=input.dtype, device=input.device)
+        if tau.dim() != 1 or tau.numel() == 0:
+            raise ValueError(
+                f"quantile must be a float or a non-empty 1-D sequence of floats, got shape {format_shape(tau)}"
+            )
+        if bool(((tau <= 0) | (tau >= 1) | tau.isnan()).any()):
+            raise ValueError(f"every quantile must be in (0, 1), got {tau.tolist()}")
+        q = tau.numel()
+        if input.dim() == 0 or input.shape[-1] != q:
+            raise ValueError(
+                f"input has shape {format_shape(input)} but with {q} quantiles it must be (*, {q}): "
+                f"one prediction per quantile in the last dimension"
+            )
+        if target.shape == input.shape[:-1]:
+            target = target.unsqueeze(-1)
+        elif target.shape != input.shape[:-1] + (1,):
+            raise ValueError(
+                f"target has shape {format_shape(target)} but input has shape {format_shape(input)}; "
+                f"with {q} quantiles target must be {format_shape(input.shape[:-1])} or "
+                f"{format_shape(input.shape[:-1] + (1,))}"
+            )
+    e = target - input
+    return reduce(torch.maximum(tau * e, (tau - 1) * e), reduction)
+
+
+# --------------------------------------------------------------------------------------------
+# negative log-likelihoods
+
+
+def _gaussian_var(var: Tensor | float, input: Tensor) -> Tensor:
+    """PyTorch's rules for the shape of ``var``, with messages that say what was given."""
+    if isinstance(var, (int, float)) and not isinstance(var, bool):
+        if var < 0:
+            raise ValueError(f"var must be non-negative, got {var}")
+        return torch.full_like(input, float(var))
+    check_floating(var, "var")
+    if bool((var < 0).any()):
+        raise ValueError(f"var has negative entries (smallest {var.min().item():g}); a variance must be >= 0")
+    if var.shape == input.shape:
+        return var  # heteroscedastic: one variance per prediction
+    if var.shape == input.shape[:-1]:
+        return var.unsqueeze(-1)  # one variance per sample, shared by the last dimension
+    mismatched = [v for i, v in zip(input.shape, var.shape) if i != v] if var.dim() == input.dim() else None
+    if mismatched is not None and sum(mismatched) == 1:
+        return var  # same rank, exactly one dimension of size 1 to broadcast (e.g. (N, 1))
+    raise ValueError(
+        f"var has shape {format_shape(var)} but input has shape {format_shape(input)}; var must have "
+        f"the shape of input, that shape without its last dimension, or that shape with exactly "
+        f"one dimension set to 1"
+    )
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    r"""Gaussian negative log-likelihood with a given or predicted variance.
+
+    .. math::
+        \ell_i = \tfrac12\left(\log \max(\sigma_i^2, \varepsilon)
+        + \frac{(\hat y_i - y_i)^2}{\max(\sigma_i^2, \varepsilon)}\right)
+        \;\big[+\, \tfrac12 \log 2\pi \text{ if full}\big]
+
+    The clamp at ``eps`` changes the value but, as in PyTorch, not the gradient path: the
+    gradient with respect to ``var`` is computed as if the clamped value had been passed.
+    With a constant variance, minimising it is minimising the MSE; predicting the variance
+    lets a model say where it is unsure.
+
+    Shape:
+        - input: ``(N, *)`` or ``(*)``; target: the same shape as ``input``.
+        - var: the shape of ``input``; or that shape without its last dimension; or that shape
+          with exactly one dimension of size 1 (e.g. ``(N, 1)``); or a non-negative float.
+        - output: ``()`` for ``'mean'``/``'sum'``; the broadcast shape for ``'none'``.
+
+    Args:
+        input: predicted means :math:`\hat y`.
+        target: observations :math:`y`.
+        var: predicted variances :math:`\sigma^2 \ge 0` (a negative entry raises).
+        full: add the constant :math:`\tfrac12\log 2\pi`.
+        eps: lower clamp of ``var``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Example:
+        >>> gaussian_nll_loss(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([1.0]))
+        tensor(0.5000)
+
+    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``, except that
+    ``input`` and ``target`` must have the same shape.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    check_reduction(reduction)
+    check_positive(eps, "eps", strict=False)
+    var = _gaussian_var(var, input)
+    # the clamped value with the gradient of the identity (PyTorch clamps in place under no_grad)
+    var = var + (var.detach().clamp(min=eps) - var.detach())
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return reduce(loss, reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     eps: float = 1e-8, reduction: str = "mean") -> Tensor:
+    r"""Poisson negative log-likelihood for count targets.
+
+    .. math::
+        \ell_i = \begin{cases} e^{x_i} - y_i x_i & \text{log\_input (} x_i = \log\lambda_i) \\
+        \lambda_i - y_i \log(\lambda_i + \varepsilon) & \text{otherwise} \end{cases}
+        \;\big[+\, y_i\log y_i - y_i + \tfrac12\log(2\pi y_i) \text{ if full and } y_i > 1\big]
+
+    This is :math:`-\log p(y_i \mid \lambda_i)` up to :math:`\log y_i!`, which does not depend on
+    the prediction; ``full=True`` adds Stirling's approximation of it, only where
+    :math:`y_i > 1` (for 0 and 1, :math:`\log y! = 0`). Predicting :math:`\log\lambda`
+    (``log_input=True``) keeps the rate positive without a clamp.
+
+    Shape:
+        - input: ``(*)``, any shape; target: the same shape as ``input``.
+        - output: ``()`` for ``'mean'``/``'sum'``; ``(*)`` for ``'none'``.
+
+    Args:
+        input: :math:`\log\lambda` if ``log_input`` else the rate :math:`\lambda`.
+        target: observed counts :math:`y \ge 0` (a float tensor).
+        log_input: whether ``input`` is the log-rate.
+        full: add the Stirling term.
+        eps: added to :math:`\lambda` inside the log when ``log_input=False``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Example:
+        >>> poisson_nll_loss(torch.tensor([0.0]), torch.tensor([2.0]))
+        tensor(1.)
+
+    Same name, signature and semantics as ``torch.nn.functional.poisson_nll_loss`` (without
+    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+
+    Chapter: regression
+    """
+    _check_pair(input, target)
+    check_reduction(reduction)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        loss = loss + stirling.masked_fill(target <= 1, 0)
+    return reduce(loss, reduction)
