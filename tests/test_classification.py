@@ -452,7 +452,7 @@ def test_global_alpha_is_a_loss_scale_that_adam_ignores():
             opt.step()
         return w.detach()
 
-    assert (train(0.25) - train(1.0)).abs().max().item() < 1e-5
+    assert (train(0.25) - train(1.0)).abs().max().item() < 1e-4  # only Adam's eps sees the scale
     # plain SGD is not scale invariant: the same α moves it a lot
     assert (train(0.25, torch.optim.SGD, 1.0) - train(1.0, torch.optim.SGD, 1.0)).abs().max().item() > 1e-2
 
