@@ -372,9 +372,12 @@ class _CTCLoss(torch.autograd.Function):
         # α_t(s) β_t(s) / p_t(y'_s) / p(y|x) is the posterior probability of being in state s at
         # frame t; summed over the states that carry class c it is the "occupancy" γ_t(c).
         ab = alpha + beta  # β includes the emission at t, so α+β counts it twice
-        m = ab.amax(dim=2, keepdim=True)
-        m = m.masked_fill(m.isinf(), 0.0)
-        summed = lp.new_zeros(T, N, C).scatter_add_(2, ext.unsqueeze(0).expand(T, -1, -1), (ab - m).exp())
+        # log Σ_{s: y'_s = c} e^{ab_s} per class c: a log-sum-exp over the states of each class,
+        # shifted by that class's own max (a shared max would underflow the unlikely classes)
+        index = ext.unsqueeze(0).expand(T, -1, -1)
+        m = lp.new_full((T, N, C), _NEG_INF).scatter_reduce_(2, index, ab, "amax")
+        m = m.masked_fill_(m.isinf(), 0.0)
+        summed = lp.new_zeros(T, N, C).scatter_add_(2, index, (ab - m.gather(2, index)).exp_())
         log_ab = summed.log_().add_(m)
         # PyTorch's convention: the gradient with respect to the *logits* of a log_softmax, i.e.
         # p_t(c) - γ_t(c), returned as the gradient of log_probs (see the chapter)
