@@ -1,0 +1,119 @@
+"""Exercises of the CTC chapter (chapter ``ctc``)."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from .._validation import PitfallWarning
+from ..ctc import _extend, ctc_alpha_step, ctc_collapse, ctc_loss
+from ..softmax import log_softmax
+from ._core import Case, Exercise, randn, register
+
+__all__: list[str] = []
+
+F64 = torch.float64
+NEG_INF = float("-inf")
+
+# ------------------------------------------------------------------ the collapse function
+
+COLLAPSE_PATH = [0, 3, 3, 0, 3, 1, 1, 0, 0, 2, 2, 2, 0, 1, 0]
+"""A path with every trap: repeats to merge, a repeat kept apart by a blank, leading/trailing blanks."""
+
+
+def _collapsed() -> list[int]:
+    return ctc_collapse(torch.tensor(COLLAPSE_PATH)).tolist()
+
+
+register(
+    Exercise(
+        id="ctc-collapse",
+        title=f"The collapse function B applied to the path {COLLAPSE_PATH} (blank = 0)",
+        reference=_collapsed,
+        hint="first merge runs of equal classes into one, then delete the blanks (0); two equal labels "
+        "separated by a blank both survive",
+    )
+)
+
+
+# ------------------------------------------------------------------ p(y|x) by enumeration
+
+
+def ctc_probability(logits: Tensor, target: Tensor) -> Tensor:
+    """p(target | x) for logits ``(T, C)``, blank 0: exp(-ctc_loss) of the log-softmax."""
+    T = logits.shape[0]
+    with warnings.catch_warnings():  # infeasible cases are part of the exercise: p = 0
+        warnings.simplefilter("ignore", PitfallWarning)
+        nll = ctc_loss(log_softmax(logits, dim=-1), target, (T,), (target.numel(),), reduction="sum")
+    return (-nll).exp()
+
+
+def _probability_cases(gen: torch.Generator) -> list[Case]:
+    def target(*labels):
+        return torch.tensor(labels, dtype=torch.long)
+
+    cases = [
+        Case("T=1, C=2, target [1]", (randn(gen, 1, 2), target(1))),
+        Case("T=2, C=2, target [1]", (randn(gen, 2, 2), target(1))),
+        Case("T=3, C=3, target [1, 2]", (randn(gen, 3, 3, scale=2.0), target(1, 2))),
+        Case("T=4, C=3, repeated label [2, 2]", (randn(gen, 4, 3), target(2, 2))),
+        Case("T=3, C=4, empty target", (randn(gen, 3, 4), target())),
+    ]
+    T = int(torch.randint(3, 6, (1,), generator=gen))
+    labels = torch.randint(1, 3, (2,), generator=gen).tolist()
+    cases.append(Case(f"T={T}, C=3, target {labels}", (randn(gen, T, 3), target(*labels))))
+    # [1, 1] needs 3 frames: with 2 there is no path at all (compared by value only)
+    cases.append(Case("T=2, C=2, infeasible [1, 1]", (randn(gen, 2, 2), target(1, 1)), grad=False))
+    return cases
+
+
+register(
+    Exercise(
+        id="ctc-enumerate",
+        title="p(y|x) by summing over every path of length T that collapses to y",
+        reference=ctc_probability,
+        cases=_probability_cases,
+        hint="turn logits into probabilities with a softmax over classes; loop over itertools.product("
+        "range(C), repeat=T); keep the paths whose collapse equals the target; add up the product of "
+        "their per-frame probabilities (start the sum from a zero that keeps the gradient)",
+    )
+)
+
+
+# ------------------------------------------------------------------ one step of the α recursion
+
+
+def _step_case(gen: torch.Generator, targets: list[list[int]], name: str, *, with_inf: bool = False) -> Case:
+    t = torch.tensor(targets, dtype=torch.long)
+    _, skip = _extend(t, 0)
+    Sx = skip.shape[1]
+    alpha = randn(gen, len(targets), Sx, scale=2.0) - 3.0
+    if with_inf:  # early frames: the states far from the start are unreachable
+        alpha[:, Sx // 2:] = NEG_INF
+    emit = randn(gen, len(targets), Sx).clamp(max=0) - 0.5
+    if len(targets) == 1:
+        alpha, emit, skip = alpha[0], emit[0], skip[0]
+    return Case(name, (alpha, emit, skip), grad=not with_inf)
+
+
+def _alpha_step_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        _step_case(gen, [[1, 2]], "target [1, 2]: the skip into state 3 is allowed"),
+        _step_case(gen, [[2, 2]], "target [2, 2]: no skip between the repeated labels"),
+        _step_case(gen, [[1, 2, 1, 3], [3, 3, 1, 1]], "a batch of two targets of length 4"),
+        _step_case(gen, [[4]], "a single label"),
+        _step_case(gen, [[1, 2, 2]], "unreachable states (-inf) stay -inf", with_inf=True),
+    ]
+
+
+register(
+    Exercise(
+        id="ctc-alpha-step",
+        title="One step of the forward (α) recursion in log space",
+        reference=ctc_alpha_step,
+        cases=_alpha_step_cases,
+        hint="shift alpha_prev right by one and by two states (filling with -inf), mask the two-state "
+        "shift with `skip`, log-sum-exp the three candidates, then add log_probs_t",
+    )
+)
