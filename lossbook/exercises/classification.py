@@ -1,0 +1,159 @@
+"""Exercises of the classification chapter (ids ``cls-*``)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..classification import binary_cross_entropy_with_logits, sigmoid_focal_loss
+from ._core import Case, Exercise, randn, register
+
+__all__: list[str] = []
+
+D = torch.float64
+
+
+def _labels(gen: torch.Generator, *shape: int) -> Tensor:
+    return (torch.rand(*shape, generator=gen, dtype=D) > 0.5).to(D)
+
+
+# ------------------------------------------------------------------ stable BCE with logits
+
+
+def bce_with_logits_reference(input: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+    """Per-element BCE-with-logits (``reduction='none'``), lossbook's implementation."""
+    return binary_cross_entropy_with_logits(input, target, reduction="none", pos_weight=pos_weight)
+
+
+def _bce_cases(gen: torch.Generator) -> list[Case]:
+    n, c = (int(v) for v in torch.randint(2, 7, (2,), generator=gen))
+    extreme = torch.tensor([-1e4, -200.0, -100.0, -30.0, 0.0, 30.0, 100.0, 200.0, 1e4], dtype=D)
+    return [
+        Case(f"random logits ({n},)", (randn(gen, n, scale=3), _labels(gen, n))),
+        Case(f"soft targets ({n}, {c})", (randn(gen, n, c, scale=3), torch.rand(n, c, generator=gen, dtype=D))),
+        Case("extreme logits, label 1", (extreme, torch.ones_like(extreme))),
+        Case("extreme logits, label 0", (extreme, torch.zeros_like(extreme))),
+        Case(f"pos_weight per label ({c},)", (randn(gen, n, c, scale=3), _labels(gen, n, c)),
+             {"pos_weight": torch.rand(c, generator=gen, dtype=D) * 5}),
+        Case("pos_weight 50 with extreme logits", (extreme, _labels(gen, extreme.numel())),
+             {"pos_weight": torch.tensor(50.0, dtype=D)}),
+    ]
+
+
+register(
+    Exercise(
+        id="cls-bce-logits",
+        title="Binary cross-entropy with logits, stable for any logit",
+        reference=bce_with_logits_reference,
+        cases=_bce_cases,
+        hint="write the loss as (1 - y) x + l_w softplus(-x) with l_w = 1 + (pos_weight - 1) y, and "
+        "softplus(z) = max(z, 0) + log1p(exp(-|z|)); never take log(sigmoid(x)); at x = 0 the gradient "
+        "must be sigmoid(0) - y: use torch.maximum(z, 0 * z), which splits the tie of its kink",
+    )
+)
+
+
+# ------------------------------------------------------------------ focal loss from BCE
+
+
+def _focal_cases(gen: torch.Generator) -> list[Case]:
+    n = int(torch.randint(3, 9, (1,), generator=gen))
+    x = randn(gen, n, 4, scale=3)
+    y = _labels(gen, n, 4)
+    extreme = torch.tensor([-100.0, -20.0, 0.0, 20.0, 100.0], dtype=D)
+    return [
+        Case("defaults (alpha=0.25, gamma=2)", (x, y)),
+        Case("alpha disabled (alpha=-1)", (x, y), {"alpha": -1.0, "gamma": 2.0}),
+        Case("gamma=0 is alpha-weighted BCE", (x, y), {"alpha": 0.75, "gamma": 0.0}),
+        Case("gamma=0.5, alpha=0.5", (randn(gen, n, scale=2), _labels(gen, n)), {"alpha": 0.5, "gamma": 0.5}),
+        Case("extreme logits, positives", (extreme, torch.ones_like(extreme)), {"alpha": 0.25, "gamma": 2.0}),
+        Case("extreme logits, negatives", (extreme, torch.zeros_like(extreme)), {"alpha": 0.25, "gamma": 3.0}),
+    ]
+
+
+def focal_reference(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Per-element sigmoid focal loss (torchvision's convention), lossbook's implementation."""
+    return sigmoid_focal_loss(inputs, targets, alpha=alpha, gamma=gamma, reduction="none")
+
+
+register(
+    Exercise(
+        id="cls-focal-from-bce",
+        title="The sigmoid focal loss, built on BCE-with-logits",
+        reference=focal_reference,
+        cases=_focal_cases,
+        hint="start from the per-element BCE-with-logits; p_t = p y + (1 - p)(1 - y) with p = sigmoid(x); "
+        "multiply by (1 - p_t) ** gamma and, if alpha >= 0, by alpha y + (1 - alpha)(1 - y)",
+    )
+)
+
+
+# ------------------------------------------------------------------ the pos_weight gradient
+
+
+def pos_weight_example() -> tuple[Tensor, Tensor, float]:
+    """The logits, labels and pos_weight of the exercise (stated in the notebook)."""
+    x = torch.tensor([-1.0, 0.5, 2.0, -3.0], dtype=D)
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=D)
+    return x, y, 4.0
+
+
+def _pos_weight_grad() -> list[float]:
+    x, y, pw = pos_weight_example()
+    x = x.clone().requires_grad_(True)
+    loss = binary_cross_entropy_with_logits(x, y, reduction="sum", pos_weight=torch.tensor(pw, dtype=D))
+    (g,) = torch.autograd.grad(loss, x)
+    return g.tolist()
+
+
+register(
+    Exercise(
+        id="cls-pos-weight-grad",
+        title="The gradient of BCE-with-logits with pos_weight, at four logits",
+        reference=_pos_weight_grad,
+        hint="differentiate (1 - y) x + (1 + (p_w - 1) y) softplus(-x): the derivative of softplus(-x) is "
+        "-sigmoid(-x) = sigmoid(x) - 1",
+    )
+)
+
+
+# ------------------------------------------------------------------ reading a precision-recall curve
+
+
+def pr_example() -> tuple[Tensor, Tensor]:
+    """Ten scores and their labels (stated in the notebook), already sorted by score."""
+    scores = torch.tensor([0.95, 0.9, 0.8, 0.7, 0.65, 0.6, 0.4, 0.3, 0.2, 0.1], dtype=D)
+    labels = torch.tensor([1, 1, 0, 1, 0, 0, 1, 0, 0, 0], dtype=D)
+    return scores, labels
+
+
+def precision_recall_ap(scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Precision and recall at every cut-off of the ranking, and the average precision.
+
+    AP = Σ_k (R_k − R_{k−1}) P_k, the area under the step-wise PR curve (scikit-learn's
+    definition, without interpolation). Scores are assumed distinct.
+    """
+    order = scores.argsort(descending=True)
+    y = labels[order]
+    tp = y.cumsum(0)
+    precision = tp / torch.arange(1, len(y) + 1, dtype=tp.dtype, device=tp.device)
+    recall = tp / y.sum()
+    ap = (precision * y).sum() / y.sum()
+    return precision, recall, ap
+
+
+def _read_pr() -> list[float]:
+    scores, labels = pr_example()
+    precision, recall, ap = precision_recall_ap(scores, labels)
+    k = int((scores >= 0.5).sum())  # the cut-off of threshold 0.5
+    return [precision[k - 1].item(), recall[k - 1].item(), ap.item()]
+
+
+register(
+    Exercise(
+        id="cls-read-pr",
+        title="Precision and recall at threshold 0.5, and the average precision, of a small ranking",
+        reference=_read_pr,
+        hint="walk down the ranking: precision = hits so far / items so far, recall = hits so far / all "
+        "positives; AP averages the precision at the rank of each positive",
+    )
+)
