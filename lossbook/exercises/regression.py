@@ -1,0 +1,133 @@
+"""Exercises of the regression chapter (chapter ``regression``)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..regression import huber_loss, log_cosh_loss, quantile_loss
+from ._core import Case, Exercise, randn, register
+
+__all__: list[str] = []
+
+
+def _shape(gen: torch.Generator, ndim: int) -> tuple[int, ...]:
+    return tuple(int(s) for s in torch.randint(1, 6, (ndim,), generator=gen))
+
+
+# ------------------------------------------------------------------ Huber from its definition
+
+
+def _huber_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for reduction, delta in (("none", 1.0), ("mean", 0.5), ("sum", 2.5)):
+        shape = _shape(gen, 2)
+        x, y = randn(gen, *shape, scale=2.0), randn(gen, *shape, scale=2.0)
+        cases.append(Case(f"reduction={reduction!r}, delta={delta}, shape {shape}", (x, y),
+                          {"reduction": reduction, "delta": delta}))
+    e = torch.tensor([-3.0, -1.0, -0.2, 0.0, 0.2, 1.0, 3.0], dtype=torch.float64)
+    cases.append(Case("residuals on both sides of delta=1, and 0", (e, torch.zeros_like(e)),
+                      {"reduction": "none", "delta": 1.0}))
+    big = torch.tensor([1e4, -1e4], dtype=torch.float64)
+    cases.append(Case("huge residuals (no overflow)", (big, torch.zeros_like(big)), {"reduction": "sum", "delta": 1.5}))
+    return cases
+
+
+register(
+    Exercise(
+        id="regression-huber",
+        title="Implement the Huber loss from its definition",
+        reference=huber_loss,
+        cases=_huber_cases,
+        hint="with d = input - target: 0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta); "
+        "then apply the reduction ('none', 'mean' or 'sum')",
+    )
+)
+
+
+# ------------------------------------------------------------------ pinball loss with a hand-written backward
+
+
+def _pinball_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for reduction, q in (("none", 0.1), ("mean", 0.5), ("sum", 0.9), ("mean", 0.25)):
+        shape = _shape(gen, 2)
+        cases.append(Case(f"quantile={q}, reduction={reduction!r}, shape {shape}",
+                          (randn(gen, *shape), randn(gen, *shape)), {"quantile": q, "reduction": reduction}))
+    n = int(torch.randint(2, 9, (1,), generator=gen))
+    cases.append(Case("a 1-D batch with large errors", (randn(gen, n, scale=100.0), randn(gen, n)),
+                      {"quantile": 0.7, "reduction": "mean"}))
+    return cases
+
+
+register(
+    Exercise(
+        id="regression-pinball",
+        title="The pinball loss as an autograd Function with a hand-derived backward",
+        reference=quantile_loss,
+        cases=_pinball_cases,
+        hint="with e = target - input the loss is max(q*e, (q-1)*e); its derivative with respect to input "
+        "is -q where e > 0 and 1 - q where e < 0 (and the opposite sign for target); for 'mean' divide "
+        "the upstream gradient by the number of elements",
+    )
+)
+
+
+# ------------------------------------------------------------------ a stable log-cosh
+
+
+def _log_cosh_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for reduction in ("none", "mean", "sum"):
+        shape = _shape(gen, 2)
+        cases.append(Case(f"reduction={reduction!r}, shape {shape}",
+                          (randn(gen, *shape, scale=3.0), randn(gen, *shape)), {"reduction": reduction}))
+    e = torch.tensor([-1e4, -100.0, -20.0, 0.5, 20.0, 100.0, 1e4], dtype=torch.float64)
+    cases.append(Case("huge residuals: cosh overflows, the loss must not", (e, torch.zeros_like(e)),
+                      {"reduction": "none"}))
+    e32 = torch.tensor([-95.0, -1.0, 0.0, 3.0, 95.0], dtype=torch.float32)
+    cases.append(Case("float32 with |e| > 89 (where log(cosh) is inf)", (e32, torch.zeros_like(e32)),
+                      {"reduction": "none"}))
+    return cases
+
+
+register(
+    Exercise(
+        id="regression-log-cosh",
+        title="A log-cosh loss that never overflows",
+        reference=log_cosh_loss,
+        cases=_log_cosh_cases,
+        hint="log cosh(e) = |e| + log1p(exp(-2|e|)) - log(2): exp is only ever taken of a number <= 0",
+        rtol=1e-5,
+        atol=1e-7,
+    )
+)
+
+
+# ------------------------------------------------------------------ choosing Huber's delta
+
+
+def delta_residuals() -> Tensor:
+    """The residuals of the choose-δ exercise: 500 draws of 2·N(0, 1) plus 25 gross outliers."""
+    gen = torch.Generator().manual_seed(2024)
+    noise = 2.0 * torch.randn(500, generator=gen, dtype=torch.float64)
+    outliers = 40.0 + 10.0 * torch.rand(25, generator=gen, dtype=torch.float64)
+    return torch.cat([noise, outliers])
+
+
+def _chosen_delta() -> float:
+    r = delta_residuals()
+    mad = (r - r.median()).abs().median()
+    # 1.4826 * MAD estimates the noise scale (consistent at the Gaussian), 1.345 gives 95 % efficiency
+    return (1.345 * 1.4826 * mad).item()
+
+
+register(
+    Exercise(
+        id="regression-choose-delta",
+        title="Choose Huber's delta from residuals that contain outliers",
+        reference=_chosen_delta,
+        hint="scale = 1.4826 * median(|r - median(r)|); delta = 1.345 * scale. Do not use r.std(): the "
+        "outliers inflate it",
+        rtol=1e-4,
+    )
+)
