@@ -70,38 +70,52 @@ def _check_weight(weight: Tensor | None, input: Tensor) -> None:
     check_same_shape(input, weight, names=("input", "weight"), hint="one weight per element, as in PyTorch")
 
 
+_BLOCK = 1 << 16
+"""Elements per block of the reduced forward pass (256 KiB of float32: stays in a core's L2 cache)."""
+
+
+def _in_place() -> bool:
+    """Whether a helper may overwrite its fresh argument: not while a double backward is recorded."""
+    return not torch.is_grad_enabled()
+
+
 class _Pointwise(torch.autograd.Function):
     """``reduce(rho(d))`` for ``d = input - target``, with the backward ``psi``: the chain rule by hand.
 
-    ``rho(d)`` returns ``(losses, aux)``; it may overwrite ``d`` (a fresh tensor) to save memory
-    passes, and ``aux`` is whatever ``psi`` needs. ``psi(aux, g)`` returns :math:`g \\cdot
-    \\rho'(d)`. When a double backward is being recorded (``create_graph=True``), ``aux`` is
-    recomputed from the saved ``input`` and ``target`` with ordinary, differentiable operations.
+    ``rho(d)`` returns the per-element losses and ``psi(d, g)`` returns :math:`g \\cdot \\rho'(d)`;
+    both may overwrite ``d``, a fresh tensor (see :func:`_in_place`). The backward recomputes
+    ``d`` from the saved ``input`` and ``target`` (cheaper than keeping a full-size tensor alive),
+    with ordinary differentiable operations when a double backward is being recorded.
+
+    For ``'mean'``/``'sum'`` of a large input, the forward pass works through the flattened
+    residuals in cache-sized blocks (``_BLOCK``) and only keeps one partial sum per block, so no
+    full-size temporary is ever written; the partial sums are reduced with ``reduce``.
     """
 
     @staticmethod
     def forward(ctx, input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str) -> Tensor:
-        loss, aux = rho(input - target)
         ctx.save_for_backward(input, target)
-        ctx.aux, ctx.rho, ctx.psi, ctx.reduction = aux, rho, psi, reduction
-        return reduce(loss, reduction)
+        ctx.psi, ctx.reduction = psi, reduction
+        n = input.numel()
+        if reduction == "none" or n <= _BLOCK:
+            return reduce(rho(input - target), reduction)
+        x, y = input.reshape(-1), target.reshape(-1)
+        buf = torch.empty(_BLOCK, dtype=input.dtype, device=input.device)
+        partial = torch.stack([
+            rho(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=buf[: min(_BLOCK, n - i)])).sum()
+            for i in range(0, n, _BLOCK)
+        ])
+        total = reduce(partial, "sum")
+        return total / n if reduction == "mean" else total  # n > 0 here: the mean of all elements
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         input, target = ctx.saved_tensors
-        aux = ctx.aux
-        if torch.is_grad_enabled():  # double backward: rebuild aux so that it is differentiable
-            aux = ctx.rho(input - target)[1]
         if ctx.reduction == "mean":
             grad = grad / input.numel()  # d mean / d loss_i = 1 / numel, on a scalar
-        g_input = ctx.psi(aux, grad)
+        g_input = ctx.psi(input - target, grad)
         g_target = -g_input if ctx.needs_input_grad[1] else None
         return g_input if ctx.needs_input_grad[0] else None, g_target, None, None, None
-
-
-def _mul(a: Tensor, b: Tensor) -> Tensor:
-    """``a * b``, in place into the fresh tensor ``a`` unless a double backward is being recorded."""
-    return a * b if torch.is_grad_enabled() else a.mul_(b)
 
 
 def _pointwise(input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str,
@@ -119,12 +133,13 @@ def _pointwise(input: Tensor, target: Tensor, rho: Callable, psi: Callable, redu
 # L1 and MSE
 
 
-def _l1_rho(d: Tensor) -> tuple[Tensor, Tensor]:
-    return d.abs(), d
+def _l1_rho(d: Tensor) -> Tensor:
+    return d.abs_() if _in_place() else d.abs()
 
 
 def _l1_psi(d: Tensor, g: Tensor) -> Tensor:
-    return _mul(d.sign(), g)  # sign(0) = 0: the subgradient PyTorch uses at a perfect fit
+    # sign(0) = 0: the subgradient PyTorch uses at a perfect fit
+    return d.sign_().mul_(g) if _in_place() else d.sign() * g
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
@@ -162,12 +177,13 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
     return _pointwise(input, target, _l1_rho, _l1_psi, reduction, weight)
 
 
-def _mse_rho(d: Tensor) -> tuple[Tensor, Tensor]:
-    return d * d, d
+def _mse_rho(d: Tensor) -> Tensor:
+    return d.square_() if _in_place() else d.square()
 
 
 def _mse_psi(d: Tensor, g: Tensor) -> Tensor:
-    return d * (2 * g)  # 2 * g is a scalar for 'mean'/'sum': one pass over d
+    # 2 * g is a scalar for 'mean'/'sum': one pass over d
+    return d.mul_(2 * g) if _in_place() else d * (2 * g)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
@@ -252,19 +268,20 @@ def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str
 
 
 def _huber_rho(delta: float, scale: float) -> Callable:
-    def rho(d: Tensor) -> tuple[Tensor, Tensor]:
+    def rho(d: Tensor) -> Tensor:
         c = d.clamp(-delta, delta)  # = psi(d): d inside [-delta, delta], +-delta outside
         # c * (d - c/2) is d**2/2 for |d| < delta and delta * (|d| - delta/2) beyond: both
-        # branches in one expression, no `where`; in place into d (torch.no_grad here)
-        loss = d.sub_(c, alpha=0.5).mul_(c) if not torch.is_grad_enabled() else c * (d - 0.5 * c)
-        return (loss.mul_(scale) if scale != 1.0 else loss), c
+        # branches in one expression, and no `where`
+        loss = d.sub_(c, alpha=0.5).mul_(c) if _in_place() else c * (d - 0.5 * c)
+        return loss * scale if scale != 1.0 else loss
 
     return rho
 
 
 def _huber_psi(delta: float, scale: float) -> Callable:
-    def psi(c: Tensor, g: Tensor) -> Tensor:
-        return c * (g * scale) if scale != 1.0 else c * g
+    def psi(d: Tensor, g: Tensor) -> Tensor:
+        g = g * scale if scale != 1.0 else g
+        return d.clamp_(-delta, delta).mul_(g) if _in_place() else d.clamp(-delta, delta) * g
 
     return psi
 
@@ -351,7 +368,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
 # log-cosh
 
 
-def _log_cosh_rho(d: Tensor) -> tuple[Tensor, Tensor]:
+def _log_cosh_rho(d: Tensor) -> Tensor:
     a = d.abs()
     # small |d|: log cosh a = log1p(cosh a - 1) = log1p(2 sinh^2(a/2)), no cancellation;
     # large |d|: log cosh a = a + log1p(exp(-2a)) - ln 2, where exp(-2a) <= 1 never overflows.
@@ -359,11 +376,11 @@ def _log_cosh_rho(d: Tensor) -> tuple[Tensor, Tensor]:
     # (see _log_cosh_psi), so an overflowing unused branch cannot turn into a NaN gradient.
     small = (a * 0.5).sinh().square().mul(2).log1p()
     large = (a * -2).exp().log1p().add(a).sub(_LN2)
-    return torch.where(a < 1, small, large), d
+    return torch.where(a < 1, small, large)
 
 
 def _log_cosh_psi(d: Tensor, g: Tensor) -> Tensor:
-    return _mul(d.tanh(), g)
+    return d.tanh_().mul_(g) if _in_place() else d.tanh() * g
 
 
 def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -597,5 +614,5 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         loss = input - target * (input + eps).log()
     if full:
         stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
-        loss = loss + stirling.masked_fill(target <= 1, 0)
+        loss += stirling.masked_fill(target <= 1, 0)  # in place, as PyTorch: one temporary fewer
     return reduce(loss, reduction)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossbook
+from lossbook import regression as R
 from lossbook.testing import assert_matches, compare
 
 D64 = torch.float64
@@ -88,6 +89,28 @@ def test_residuals_on_the_branch_boundaries_match_torch():
         for t in (0.5, 1.0, 2.0):
             assert_matches(lossbook.huber_loss, F.huber_loss, (x, y), {"reduction": r, "delta": t})
             assert_matches(lossbook.smooth_l1_loss, F.smooth_l1_loss, (x, y), {"reduction": r, "beta": t})
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name,kwargs", [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}),
+                                         ("smooth_l1_loss", {"beta": 2.0})])
+def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, reduction):
+    # more elements than one block, a partial last block, and a non-contiguous input
+    n = 2 * R._BLOCK + 123
+    x, y = _data((n,), seed=11)
+    assert_matches(getattr(lossbook, name), getattr(F, name), (x, y), {"reduction": reduction, **kwargs})
+    xt, yt = _data((3, n // 3 + 1), seed=12)
+    assert_matches(getattr(lossbook, name), getattr(F, name), (xt.t(), yt.t()), {"reduction": reduction, **kwargs})
+    x32, y32 = x.float(), y.float()
+    assert_matches(getattr(lossbook, name), getattr(F, name), (x32, y32), {"reduction": reduction, **kwargs},
+                   rtol=1e-5, atol=1e-6)
+
+
+def test_log_cosh_blocked_reduction_equals_the_unreduced_sum():
+    x, y = _data((2 * R._BLOCK + 7,), seed=13, scale=50.0)
+    none = lossbook.log_cosh_loss(x, y, reduction="none")
+    assert torch.allclose(lossbook.log_cosh_loss(x, y, reduction="sum"), none.sum(), rtol=1e-12)
+    assert torch.allclose(lossbook.log_cosh_loss(x, y), none.mean(), rtol=1e-12)
 
 
 # Gaussian NLL: every var layout PyTorch accepts
