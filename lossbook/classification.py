@@ -83,12 +83,14 @@ class _BCEWithLogits(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None) -> Tensor:
-        sp = _softplus_fwd(-x)  # -log sigmoid(x)
+        log1p_exp = x.abs().neg_().exp_().log1p_()  # log(1 + e^{-|x|})
         if pos_weight is None:
-            loss = (1 - y).mul_(x).add_(sp)
+            # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
+            loss = log1p_exp.add_(x.clamp_min(0)).addcmul_(x, y, value=-1)
         else:
             lw = (pos_weight - 1).mul(y).add_(1)
-            loss = (1 - y).mul_(x).add_(lw * sp)
+            sp = log1p_exp.add_(x.clamp_max(0).neg_())  # softplus(-x) = max(-x, 0) + log(1 + e^{-|x|})
+            loss = sp.mul_(lw).add_(x).addcmul_(x, y, value=-1)
         if weight is not None:
             loss = loss.mul_(weight)
         ctx.save_for_backward(x, y, weight, pos_weight)
@@ -101,11 +103,12 @@ class _BCEWithLogits(torch.autograd.Function):
         if weight is not None:
             grad = grad * weight
         if ctx.needs_input_grad[0]:
+            s = torch.sigmoid(x)
             if pos_weight is None:  # (1 - y) - sigma(-x) = sigma(x) - y
-                gx = torch.sigmoid(x) - y
-            else:
-                gx = (1 - y) - ((pos_weight - 1) * y + 1) * torch.sigmoid(-x)
-            gx = gx * grad
+                gx = s - y
+            else:  # (1 - y) - l_w sigma(-x) = sigma(x) - y (p_w - (p_w - 1) sigma(x))
+                gx = s - (s * (1 - pos_weight)).add_(pos_weight).mul_(y)
+            gx = gx * grad if torch.is_grad_enabled() else gx.mul_(grad)
         if ctx.needs_input_grad[1]:
             gy = -x
             if pos_weight is not None:
@@ -120,8 +123,9 @@ class _BCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
         log_p = p.log().clamp_min_(-100)
-        log_1mp = (-p).log1p_().clamp_min_(-100)
-        loss = (y - 1).mul_(log_1mp).sub_(y * log_p)
+        log_1mp = torch.log1p(-p).clamp_min_(-100)
+        # -(y log p + (1 - y) log(1 - p)) = -(log(1 - p) + y (log p - log(1 - p)))
+        loss = log_p.sub_(log_1mp).mul_(y).add_(log_1mp).neg_()
         if weight is not None:
             loss = loss.mul_(weight)
         ctx.save_for_backward(p, y, weight)
@@ -135,7 +139,7 @@ class _BCE(torch.autograd.Function):
         gp = gy = None
         if ctx.needs_input_grad[0]:
             # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
-            gp = (p - y).div_((p * (1 - p)).clamp_min_(_EPS)).mul_(grad)
+            gp = (p - y).div_(torch.addcmul(p, p, p, value=-1).clamp_min_(_EPS)).mul_(grad)
         if ctx.needs_input_grad[1]:
             gy = ((-p).log1p() - p.log()).mul_(grad)  # -logit(p), unclamped as in PyTorch
         return gp, gy, None
@@ -210,9 +214,12 @@ def binary_cross_entropy(
             f"binary_cross_entropy needs both in the same dtype (PyTorch raises too)"
         )
     check_reduction(reduction)
-    check_probabilities(input, "input", hint="binary_cross_entropy takes probabilities; for "
-                        "logits use binary_cross_entropy_with_logits")
-    check_probabilities(target, "target")
+    for t, name, hint in ((input, "input", "binary_cross_entropy takes probabilities; for logits use "
+                           "binary_cross_entropy_with_logits"), (target, "target", "")):
+        if t.numel():
+            lo, hi = torch.aminmax(t.detach())  # one fast pass; NaN fails both comparisons
+            if not bool((lo >= 0) & (hi <= 1)):
+                check_probabilities(t, name, hint=hint)  # raises, naming the offending value
     _check_weight_like(weight, "weight", input)
     if weight is not None:
         weight = weight.to(input.dtype)
@@ -385,6 +392,33 @@ def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
     return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
 
 
+class _MultiMargin(torch.autograd.Function):
+    """Per-sample (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p, one (N, C) buffer each way."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, t: Tensor, p: int, margin: float, w_t: Tensor | None) -> Tensor:
+        z = (x - x.gather(1, t)).add_(margin).clamp_min_(0)  # the hinge of every class
+        z.scatter_(1, t, 0)  # the true class is not compared with itself
+        ctx.save_for_backward(z, t, w_t)
+        ctx.p, ctx.C = p, x.shape[1]
+        h = z * z if p == 2 else z
+        loss = h.sum(dim=1, keepdim=True)
+        if w_t is not None:
+            loss = loss.mul_(w_t)
+        return loss.squeeze(1).div_(ctx.C)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, t, w_t = ctx.saved_tensors
+        scale = grad.unsqueeze(1) / ctx.C
+        if w_t is not None:
+            scale = scale * w_t
+        # d/dx_i = scale * p z_i^(p-1) [z_i > 0] for i != y; d/dx_y = -(sum of those)
+        gx = (z * (2 * scale)) if ctx.p == 2 else (z > 0).to(z.dtype).mul_(scale)
+        gx = gx.scatter_(1, t, -gx.sum(dim=1, keepdim=True))
+        return gx, None, None, None, None
+
+
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -443,13 +477,8 @@ def multi_margin_loss(
             raise ValueError(f"weight has shape {format_shape(weight)} but input has {C} classes; "
                              f"weight must have shape ({C},)")
     t = target.reshape(-1, 1)
-    z = torch.relu(margin - x.gather(1, t) + x)
-    if p == 2:
-        z = z * z
-    if weight is not None:
-        z = z * weight[t]
-    z = z.masked_fill(torch.zeros_like(z, dtype=torch.bool).scatter_(1, t, True), 0)
-    loss = z.sum(dim=1) / C
+    w_t = None if weight is None else weight.to(x.dtype)[t]
+    loss = _MultiMargin.apply(x, t, p, float(margin), w_t)
     return reduce(loss.squeeze(0) if unbatched and target.dim() == 0 else loss, reduction)
 
 
@@ -505,10 +534,12 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     spare = torch.where(listed, idx, C)
     is_target = torch.zeros(x.shape[0], C + 1, dtype=torch.bool, device=x.device).scatter_(1, spare, True)[:, :C]
     L = int(listed.sum(dim=1).max()) if t.numel() else 0
-    xj = x.gather(1, idx[:, :L])  # (N, L): the scores of the listed classes
-    hinge = torch.relu(1 - xj.unsqueeze(2) + x.unsqueeze(1))  # (N, L, C)
-    mask = listed[:, :L].unsqueeze(2) & ~is_target.unsqueeze(1)
-    loss = (hinge * mask).sum(dim=(1, 2)) / C
+    # an unlisted slot j gets score +inf and a target class i gets -inf: their hinge is exactly 0,
+    # so no (N, L, C) mask is ever built
+    xj = x.gather(1, idx[:, :L]).masked_fill(~listed[:, :L], float("inf"))  # (N, L)
+    xi = x.masked_fill(is_target, float("-inf"))  # (N, C)
+    hinge = torch.relu((1 - xj).unsqueeze(2) + xi.unsqueeze(1))  # (N, L, C)
+    loss = hinge.sum(dim=(1, 2)) / C
     return reduce(loss.squeeze(0) if unbatched else loss, reduction)
 
 
@@ -554,6 +585,27 @@ def hinge_embedding_loss(
 
 # --------------------------------------------------------------------------------------------
 # focal losses
+
+
+class _LogSoftmaxAt(torch.autograd.Function):
+    """log p_t = log_softmax(x, dim=1) at the target class, with the backward g (onehot - p).
+
+    Only one (N,) value per sample leaves this Function, so the focal factor and the weights are
+    ordinary autograd on small tensors, and the (N, C) backward is one pass.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, t: Tensor) -> Tensor:
+        logp = log_softmax(x, dim=1)
+        ctx.save_for_backward(logp, t)
+        return logp.gather(1, t).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        logp, t = ctx.saved_tensors
+        g = grad.unsqueeze(1)
+        gx = logp.exp().mul_(-g).scatter_add_(1, t, g)  # d log p_t / dx = onehot(t) - softmax(x)
+        return gx, None
 
 
 def sigmoid_focal_loss(
@@ -685,7 +737,7 @@ def focal_loss(
                                  f"{name} must have shape ({C},)")
     valid = t != ignore_index
     t_safe = t.masked_fill(~valid, 0).unsqueeze(1)
-    logpt = log_softmax(x, dim=1).gather(1, t_safe).squeeze(1)
+    logpt = _LogSoftmaxAt.apply(x, t_safe)
     loss = -logpt
     if gamma != 0:
         # 1 - p_t computed as -expm1(log p_t): exact even when p_t is close to 1
