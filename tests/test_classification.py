@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossbook
-from lossbook import classification as C
 from lossbook.testing import assert_matches, compare, finite_pattern
 
 D = torch.float64
