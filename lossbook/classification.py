@@ -528,6 +528,12 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
             f"target contains {bad}, but its values must be class indices in [0, {C - 1}] or -1 "
             f"(the end-of-list marker)"
         )
+    if C > 2 and t.numel() and not bool((t < 0).any()) and bool(((t == 0) | (t == 1)).all()):
+        warn_pitfall(
+            "target holds only 0s and 1s and no -1: it looks like a multi-hot vector, but "
+            "multilabel_margin_loss reads it as a list of class indices (0 and 1, repeated). Convert "
+            "it: put the indices of the positive labels first and pad with -1"
+        )
     listed = (t < 0).cumsum(dim=1) == 0  # True before the first -1
     idx = t.clamp_min(0)
     # the set Y_n: listed indices go to their column, the rest to a spare column C that is dropped

@@ -368,6 +368,14 @@ def test_multilabel_margin_matches_torch(reduction):
                                     (x.clone().requires_grad_(),))
 
 
+def test_multilabel_margin_warns_on_multi_hot_targets():
+    x = randn(2, 4, seed=41)
+    multi_hot = torch.tensor([[1, 0, 1, 0], [0, 1, 1, 0]])
+    with pytest.warns(lossbook.PitfallWarning, match="looks like a multi-hot vector"):
+        got = lossbook.multilabel_margin_loss(x, multi_hot)
+    assert torch.allclose(got, F.multilabel_margin_loss(x, multi_hot))  # the warning never changes the result
+
+
 def test_multilabel_margin_errors():
     x = torch.zeros(2, 3)
     with pytest.raises(TypeError, match="not a multi-hot vector but a -1-terminated list"):
