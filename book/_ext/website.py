@@ -1,20 +1,28 @@
-"""Serve MathJax from the built book itself, so that the site needs no CDN.
+"""Fixes that make the built book a self-contained, error-free website.
 
-Sphinx loads MathJax 3 from a CDN by default. This extension points ``mathjax_path`` at a copy
+1. MathJax is served from the build itself, so that the site needs no CDN.
+   Sphinx loads MathJax 3 from a CDN by default. This extension points ``mathjax_path`` at a copy
 inside the build (``_static/mathjax/tex-mml-chtml.js``) and copies MathJax there from the
 ``django-static-mathjax`` package on PyPI (MathJax 3.2.2, the ``es5`` bundle with its fonts and
 lazily loaded extensions; it does not need Django). It is a normal requirement of the book
 (``requirements.txt``), so nothing is downloaded at build time.
 
-The other assets (the theme's fonts and icons, its scripts) already ship inside the theme. Thebe
-(live code) loads its kernel from Binder only when a reader clicks its button.
+   The other assets (the theme's fonts and icons, its scripts) already ship inside the theme. Thebe
+   (live code) loads its library and kernel from the network only when a reader clicks its button.
+2. Inline scripts are emitted once. Extensions that add an inline script (``add_js_file(None,
+   body=...)``) during the build get it twice in Sphinx 7.4 (once registered as ``None``, once as
+   ``''``), and sphinx-thebe's second ``const THEBE_JS_URL`` is a JavaScript error on every page.
 """
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 from pathlib import Path
 
+import yaml
 from sphinx.errors import ExtensionError
+from sphinx.search.en import SearchEnglish
 
 MATHJAX_ENTRY = "mathjax/tex-mml-chtml.js"
 
@@ -52,7 +60,57 @@ def _copy_mathjax(app, exception):
     stamp.write_text(str(source))
 
 
+def _dedupe_inline_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        key = (js.filename or "", tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    context["script_files"] = kept
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+class SearchEnglishWithChinese(SearchEnglish):
+    """English search, with runs of Chinese characters segmented into words by jieba."""
+
+    glossary_terms: list[str] = []
+
+    def init(self, options):
+        super().init(options)
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        for term in self.glossary_terms:
+            jieba.add_word(term)
+        self._jieba = jieba
+
+    def split(self, input):
+        words = []
+        for word in super().split(input):
+            words.append(word)
+            if _CJK.search(word):
+                words.extend(w for w in self._jieba.cut_for_search(word) if w.strip() and w != word)
+        return words
+
+
+def _register_search(app, config):
+    glossary = Path(app.srcdir) / "book" / "glossary.yml"
+    if glossary.is_file():
+        terms = yaml.safe_load(glossary.read_text(encoding="utf-8")).get("terms", [])
+        SearchEnglishWithChinese.glossary_terms = [t["zh"] for t in terms if t.get("zh")]
+    app.add_search_language(SearchEnglishWithChinese)
+
+
 def setup(app):
     app.connect("config-inited", _use_local_mathjax, priority=900)
+    app.connect("config-inited", _register_search)
     app.connect("build-finished", _copy_mathjax)
+    app.connect("html-page-context", _dedupe_inline_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
