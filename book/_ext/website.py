@@ -38,7 +38,9 @@ def mathjax_dir() -> Path:
         ) from err
     es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     if not (es5 / "tex-mml-chtml.js").is_file():
-        raise ExtensionError(f"the installed MathJax has no {es5 / 'tex-mml-chtml.js'}; reinstall django-static-mathjax")
+        raise ExtensionError(
+            f"the installed MathJax has no {es5 / 'tex-mml-chtml.js'}; reinstall django-static-mathjax"
+        )
     return es5
 
 
