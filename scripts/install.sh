@@ -13,4 +13,24 @@ fi
 "$PY" -m pip install --quiet -r requirements.txt
 "$PY" -m pip install --quiet --no-deps -e .
 "$PY" -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+
+# The browser tests (tests/browser/) drive Debian's Chromium through Playwright (Playwright's own
+# browser download is not used), and a CJK font lets it draw the glossary's Chinese terms.
+# LOSSBOOK_CHROMIUM=/path/to/chrome uses another Chromium-based browser instead.
+if [[ -z "${LOSSBOOK_CHROMIUM:-}" ]]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if command -v fc-list >/dev/null 2>&1 && [[ -z "$(fc-list :lang=zh 2>/dev/null)" ]]; then missing+=(fonts-wqy-zenhei); fi
+  if (( ${#missing[@]} )); then
+    SUDO=""
+    [[ $(id -u) -ne 0 ]] && SUDO="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [[ -z "$SUDO" ]] || sudo -n true 2>/dev/null; }; then
+      echo "installing ${missing[*]} (apt-get) for the browser tests"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "warning: ${missing[*]} missing; the browser tests need them (apt-get install -y ${missing[*]})" >&2
+    fi
+  fi
+fi
 "$PY" -c "import torch, lossbook; print(f'torch {torch.__version__}, lossbook {lossbook.__version__}: installed')"

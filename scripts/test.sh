@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run every test: lint, the unit tests, every notebook of the book (nbval), and a full build of
-# the book with warnings as errors and every notebook re-executed.
+# Run every test: lint, a full build of the book with warnings as errors and every notebook
+# re-executed, then pytest: the unit tests, every notebook (nbval), and the browser tests, which
+# open every page of that build in Chromium with the network blocked (tests/browser/).
+# Screenshots of each chapter's first page land in tests/browser/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,8 +16,20 @@ echo "== ruff"
 echo "== the book: a fresh build (cache cleared, every notebook executed, warnings are errors)"
 rm -rf _build/.jupyter_cache
 "$PY" -m jupyter_book build . -W -n --keep-going
+built=$(date +%s)
+echo "== book built in $(( built - start )) s"
 
-echo "== pytest: unit tests and every notebook (nbval)"
-"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile -q "$@"
+echo "== pytest: unit tests, every notebook (nbval), the browser tests on _build/html"
+rm -rf tests/browser/artifacts
+LOSSBOOK_HTML="$PWD/_build/html" "$PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile -q "$@"
 
-echo "== all tests passed in $(( $(date +%s) - start )) s"
+"$PY" - <<'PYEOF'
+import json, pathlib
+stats = [json.loads(p.read_text()) for p in pathlib.Path("tests/browser/artifacts/stats").glob("*.json")]
+if stats:
+    total = {k: sum(s[k] for s in stats) for k in ("formulas", "images", "figures", "internal_links")}
+    print(f"== browser: {len(stats)} pages checked, {total['formulas']} formulas typeset, "
+          f"{total['images']} images loaded, {total['figures']} captioned figures, "
+          f"{total['internal_links']} internal links resolved (screenshots: tests/browser/artifacts/)")
+PYEOF
+echo "== all tests passed in $(( $(date +%s) - start )) s (book $(( built - start )) s, pytest $(( $(date +%s) - built )) s)"

@@ -86,8 +86,8 @@ def base_url(html_dir: Path):
 # ----------------------------------------------------------------------------- the browser
 @pytest.fixture(scope="session")
 def browser():
-    exe = shutil.which("chromium")
-    if exe is None:
+    exe = os.environ.get("LOSSBOOK_CHROMIUM") or shutil.which("chromium")
+    if not exe:
         pytest.fail("Chromium is not installed: `apt-get install -y chromium` (bash scripts/install.sh does it)")
     from playwright.sync_api import sync_playwright
 
