@@ -1,0 +1,147 @@
+"""Exercises of the cross-entropy chapter (ids ``ce-*``)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..cross_entropy import cross_entropy, nll_loss
+from ..softmax import log_softmax
+from ._core import Case, Exercise, randn, register
+
+__all__: list[str] = []
+
+D = torch.float64
+
+
+def _int(gen: torch.Generator, lo: int, hi: int) -> int:
+    return int(torch.randint(lo, hi, (1,), generator=gen))
+
+
+# ------------------------------------------------------------------ NLL with weights and ignore_index
+
+
+def nll_mean_reference(log_probs: Tensor, target: Tensor, weight: Tensor | None = None,
+                       ignore_index: int = -100) -> Tensor:
+    """The weighted mean NLL of ``(N, C)`` log-probabilities, lossbook's implementation."""
+    return nll_loss(log_probs, target, weight=weight, ignore_index=ignore_index)
+
+
+def _nll_cases(gen: torch.Generator) -> list[Case]:
+    n, c = _int(gen, 4, 9), _int(gen, 3, 7)
+
+    def lp(*shape):
+        return log_softmax(randn(gen, *shape, scale=2), dim=1)
+
+    t = torch.randint(0, c, (n,), generator=gen)
+    w = torch.rand(c, generator=gen, dtype=D) * 3 + 0.1
+    padded = t.clone()
+    padded[::2] = -100
+    t_class1 = t.clone()
+    t_class1[0] = 1
+    return [
+        Case(f"no weight ({n}, {c})", (lp(n, c), t)),
+        Case("class weights", (lp(n, c), t), {"weight": w}),
+        Case("weights and padding (ignore_index=-100)", (lp(n, c), padded), {"weight": w}),
+        Case("ignore_index=1 (a real class)", (lp(n, c), t_class1), {"weight": w, "ignore_index": 1}),
+        Case("every target ignored: NaN", (lp(3, c), torch.full((3,), -100)), {"weight": w}),
+    ]
+
+
+register(
+    Exercise(
+        id="ce-nll-weighted",
+        title="NLL with class weights and ignore_index (weighted mean)",
+        reference=nll_mean_reference,
+        cases=_nll_cases,
+        hint="pick -log_probs[n, y_n] with gather, multiply by w[y_n], set ignored entries to 0 (torch.where, "
+        "and never index with ignore_index itself), and divide the sum by the sum of w[y_n] over the "
+        "targets that are not ignored",
+    )
+)
+
+
+# ------------------------------------------------------------------ CE from log_softmax
+
+
+def ce_reference(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy of ``(N, C)`` or ``(N, C, d)`` logits, lossbook's implementation."""
+    return cross_entropy(logits, target)
+
+
+def _ce_cases(gen: torch.Generator) -> list[Case]:
+    n, c = _int(gen, 3, 9), _int(gen, 2, 8)
+    return [
+        Case(f"random logits ({n}, {c})", (randn(gen, n, c, scale=2), torch.randint(0, c, (n,), generator=gen))),
+        Case("huge logits (scale 1e3)", (randn(gen, n, c, scale=1e3), torch.randint(0, c, (n,), generator=gen))),
+        Case(f"K-dimensional ({n}, {c}, 3)", (randn(gen, n, c, 3), torch.randint(0, c, (n, 3), generator=gen))),
+    ]
+
+
+register(
+    Exercise(
+        id="ce-from-log-softmax",
+        title="Cross-entropy as NLL of log_softmax",
+        reference=ce_reference,
+        cases=_ce_cases,
+        hint="log_probs = lossbook.log_softmax(logits, dim=1); then take -log_probs at the target class "
+        "(gather along dim 1) and average; softmax followed by log overflows for huge logits",
+    )
+)
+
+
+# ------------------------------------------------------------------ a label-smoothed loss by hand
+
+
+def _smoothed_value() -> float:
+    logits = torch.tensor([1.0, 3.0, -1.0, 0.5], dtype=D)
+    return cross_entropy(logits, torch.tensor(2), label_smoothing=0.2).item()
+
+
+register(
+    Exercise(
+        id="ce-label-smoothing-value",
+        title="A label-smoothed cross-entropy by hand",
+        reference=_smoothed_value,
+        hint="with C classes the smoothed target puts 1 - eps + eps/C on the true class and eps/C on every "
+        "other class; the loss is -sum_c q_c log p_c",
+    )
+)
+
+
+# ------------------------------------------------------------------ find the bug in a reshape
+
+
+def next_token_loss_reference(logits: Tensor, tokens: Tensor) -> Tensor:
+    """Next-token loss of a language model: logits ``(B, T, V)`` at t predict ``tokens[:, t + 1]``.
+
+    Padding tokens are ``-100`` and are ignored.
+    """
+    v = logits.shape[-1]
+    return cross_entropy(logits[:, :-1].reshape(-1, v), tokens[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def _lm_cases(gen: torch.Generator) -> list[Case]:
+    b, t, v = _int(gen, 2, 5), _int(gen, 4, 8), _int(gen, 5, 12)
+    tokens = torch.randint(0, v, (b, t), generator=gen)
+    padded = tokens.clone()
+    padded[0, -2:] = -100
+    padded[-1, -1:] = -100
+    square = _int(gen, 4, 7)  # T == V: a wrong transpose does not even change the shapes
+    return [
+        Case(f"(B, T, V) = ({b}, {t}, {v})", (randn(gen, b, t, v, scale=2), tokens)),
+        Case("with padding (-100)", (randn(gen, b, t, v, scale=2), padded)),
+        Case(f"T == V == {square}",
+             (randn(gen, 2, square, square), torch.randint(0, square, (2, square), generator=gen))),
+    ]
+
+
+register(
+    Exercise(
+        id="ce-reshape-bug",
+        title="Find the bug in a language-model loss",
+        reference=next_token_loss_reference,
+        cases=_lm_cases,
+        hint="the logits at position t predict token t + 1 (drop the last logit and the first token), and the "
+        "vocabulary must stay the last dimension when you flatten (B, T - 1, V) to (B * (T - 1), V)",
+    )
+)
