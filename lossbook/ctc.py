@@ -275,26 +275,43 @@ def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
     return buf[..., 2:]
 
 
-def _log_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: int) -> Tensor:
-    """log-β (including the frame's own emission): the α recursion run backwards in time on the
-    reversed lattice, started at each sample's last frame in its two final states."""
+def _log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """log-α and log-β in one sweep over time: ``(T, N, S')`` each.
+
+    β is the α recursion run backwards in time on the reversed lattice, started at each sample's
+    last frame in its two final states. Loop step ``k`` advances α to frame ``k`` and β to frame
+    ``steps - 1 - k``, stacked along the batch, so a training step makes ``T`` small launches of
+    each kernel instead of ``2T``.
+    """
     T, N, Sx = lp_ext.shape
     # reversed lattice: state r is state Sx-1-r; the jump into s from s+2 is allowed when the
     # jump into s+2 from s is (skip[s+2])
     skip_b = torch.zeros_like(skip)
     skip_b[:, : Sx - 2] = skip[:, 2:]
-    skip_add = _skip_add(skip_b.flip(-1), lp_ext.dtype)
-    lp_r = lp_ext.flip(-1)
-    states = torch.arange(Sx, device=lp_ext.device).flip(0)
+    skip_add = torch.cat([_skip_add(skip, lp_ext.dtype), _skip_add(skip_b.flip(-1), lp_ext.dtype)])
+    lp_r = lp_ext[:steps].flip(-1).flip(0)  # row k: frame steps-1-k, states reversed
+    emit = torch.cat([lp_ext[:steps], lp_r], dim=1)  # (steps, 2N, S')
+    # β starts at frame il-1, i.e. at loop step steps-il, in the (reversed) final two states
+    states = torch.arange(Sx - 1, -1, -1, device=lp_ext.device)
     two_l = 2 * tl.unsqueeze(1)
-    end = (states == two_l) | ((states == two_l - 1) & (two_l > 0))  # (N, Sx), reversed order
-    start = il.unsqueeze(1) - 1  # the frame where each sample's β starts
-    buf = lp_ext.new_full((T + 1, N, Sx + 2), _NEG_INF)
-    for t in range(steps - 1, -1, -1):
-        rec = _lse3(buf[t + 1].unfold(-1, 3, 1), skip_add).add_(lp_r[t])
-        init = torch.where(end, lp_r[t], _NEG_INF)
-        buf[t, :, 2:] = torch.where(start == t, init, rec)
-    return buf[:T, :, 2:].flip(-1)
+    end = (states == two_l) | ((states == two_l - 1) & (two_l > 0))
+    k = torch.arange(steps, device=lp_ext.device).view(steps, 1, 1)
+    restart = torch.cat([torch.zeros(steps, N, 1, dtype=torch.bool, device=lp_ext.device),
+                         (k == (steps - il).view(1, N, 1))], dim=1)  # (steps, 2N, 1)
+    start_values = torch.cat([torch.full_like(lp_r, _NEG_INF), lp_r.masked_fill(~end, _NEG_INF)], dim=1)
+    buf = lp_ext.new_full((max(steps, 1), 2 * N, Sx + 2), _NEG_INF)
+    if steps:
+        buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
+        buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
+    for step in range(1, steps):
+        rec = _lse3(buf[step - 1].unfold(-1, 3, 1), skip_add).add_(emit[step])
+        buf[step, :, 2:] = torch.where(restart[step], start_values[step], rec)
+    alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
+    beta = lp_ext.new_full((T, N, Sx), _NEG_INF)
+    if steps:
+        alpha[:steps] = buf[:, :N, 2:]
+        beta[:steps] = buf[:, N:, 2:].flip(0).flip(-1)
+    return alpha, beta
 
 
 def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
@@ -355,10 +372,13 @@ class _CTCLoss(torch.autograd.Function):
         T, N, C = lp.shape
         steps = int(il.max()) if N else 0
         lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
-        alpha = _log_alpha(lp_ext, skip, steps)
+        if ctx.needs_input_grad[0]:  # training: β in the same sweep, for the backward
+            alpha, beta = _log_alpha_beta(lp_ext, skip, il, tl, steps)
+        else:
+            alpha = beta = _log_alpha(lp_ext, skip, steps)
         nll = -_final(alpha, il, tl)
-        ctx.save_for_backward(lp, lp_ext, alpha, ext, skip, il, tl, nll)
-        ctx.steps, ctx.zero_infinity = steps, zero_infinity
+        ctx.save_for_backward(lp, alpha, beta, ext, il, nll)
+        ctx.zero_infinity = zero_infinity
         if zero_infinity:
             return nll.masked_fill(nll == float("inf"), 0.0)
         return nll
@@ -366,9 +386,8 @@ class _CTCLoss(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):
-        lp, lp_ext, alpha, ext, skip, il, tl, nll = ctx.saved_tensors
+        lp, alpha, beta, ext, il, nll = ctx.saved_tensors
         T, N, C = lp.shape
-        beta = _log_beta(lp_ext, skip, il, tl, ctx.steps)
         # α_t(s) β_t(s) / p_t(y'_s) / p(y|x) is the posterior probability of being in state s at
         # frame t; summed over the states that carry class c it is the "occupancy" γ_t(c).
         ab = alpha + beta  # β includes the emission at t, so α+β counts it twice
