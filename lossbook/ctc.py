@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ._reduction import check_reduction, reduce
 from ._validation import check_floating, check_tensor, format_shape, warn_pitfall
-from .softmax import _safe_max, logsumexp
+from .softmax import logsumexp
 
 __all__ = [
     "ctc_loss",
@@ -199,18 +199,21 @@ def _extend(targets: Tensor, blank: int) -> tuple[Tensor, Tensor]:
 # the forward algorithm
 
 
-def _lse3(window: Tensor, skip_add: Tensor) -> Tensor:
-    """log(e^{a(s-2)} + e^{a(s-1)} + e^{a(s)}) for every state, from a padded window.
+def _lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
+    """log(e^{a(s)} + e^{a(s-1)} + e^{a(s-2)} [if skip]) for every state, from a padded row.
 
-    ``window`` is ``(*, S', 3)`` (a view made by ``unfold``: two states back, one back, the state
-    itself); ``skip_add`` is 0 where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere.
-    The inner loop of the forward and backward passes: the max-shifted log-sum-exp of
-    ``lossbook.softmax`` written in place for a window of three, without autograd's bookkeeping
+    ``prev`` is ``(*, S' + 2)``: the previous frame's log-α behind two ``-inf`` states, so that
+    the three predecessors of every state are three shifted views; ``skip_add`` ``(*, S')`` is 0
+    where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
+    the forward and backward sweeps: the max-shifted log-sum-exp of ``lossbook.softmax``
+    written out for three terms, in place and without autograd's bookkeeping
     (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``).
     """
-    x = window + skip_add
-    m = _safe_max(x, -1)  # an all -inf window keeps m = 0, so -inf stays -inf instead of NaN
-    return x.sub_(m).exp_().sum(-1).log_().add_(m.squeeze(-1))
+    stay, one_back, two_back = prev[..., 2:], prev[..., 1:-1], prev[..., :-2] + skip_add
+    m = torch.maximum(torch.maximum(stay, one_back), two_back)
+    m = m.masked_fill_(m.isinf(), 0.0)  # an all -inf triple stays -inf instead of becoming NaN
+    total = (stay - m).exp_().add_((one_back - m).exp_()).add_(two_back.sub_(m).exp_())
+    return total.log_().add_(m)
 
 
 def _skip_add(skip: Tensor, dtype) -> Tensor:
@@ -263,15 +266,16 @@ def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
     """log-α for every frame: lp_ext ``(T, N, S')`` → ``(T, N, S')`` (frames ≥ ``steps`` are -inf).
 
     α lives in a buffer with two ``-inf`` states in front, so that the three predecessors of
-    every state are one ``unfold`` view of the previous row: the loop is over time only.
+    every state are shifted views of the previous row (no copy per step): the loop is over
+    time only.
     """
     T, N, Sx = lp_ext.shape
     buf = lp_ext.new_full((T, N, Sx + 2), _NEG_INF)
     if steps:
         buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
-    skip_add = _skip_add(skip, lp_ext.dtype)
+    skip_add = torch.zeros(skip.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~skip, _NEG_INF)
     for t in range(1, steps):
-        buf[t, :, 2:] = _lse3(buf[t - 1].unfold(-1, 3, 1), skip_add).add_(lp_ext[t])
+        buf[t, :, 2:] = _lse3(buf[t - 1], skip_add).add_(lp_ext[t])
     return buf[..., 2:]
 
 
@@ -288,7 +292,8 @@ def _log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps:
     # jump into s+2 from s is (skip[s+2])
     skip_b = torch.zeros_like(skip)
     skip_b[:, : Sx - 2] = skip[:, 2:]
-    skip_add = torch.cat([_skip_add(skip, lp_ext.dtype), _skip_add(skip_b.flip(-1), lp_ext.dtype)])
+    both = torch.cat([skip, skip_b.flip(-1)])  # (2N, S')
+    skip_add = torch.zeros(both.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~both, _NEG_INF)
     lp_r = lp_ext[:steps].flip(-1).flip(0)  # row k: frame steps-1-k, states reversed
     emit = torch.cat([lp_ext[:steps], lp_r], dim=1)  # (steps, 2N, S')
     # β starts at frame il-1, i.e. at loop step steps-il, in the (reversed) final two states
@@ -304,7 +309,7 @@ def _log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps:
         buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
         buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
     for step in range(1, steps):
-        rec = _lse3(buf[step - 1].unfold(-1, 3, 1), skip_add).add_(emit[step])
+        rec = _lse3(buf[step - 1], skip_add).add_(emit[step])
         buf[step, :, 2:] = torch.where(restart[step], start_values[step], rec)
     alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
     beta = lp_ext.new_full((T, N, Sx), _NEG_INF)
