@@ -645,7 +645,8 @@ def sigmoid_focal_loss(
         tensor(0.1148)
 
     Same name, signature and semantics as ``torchvision.ops.sigmoid_focal_loss``
-    (Lin et al., 2017). Unlike torchvision, shapes and dtypes are checked.
+    (Lin et al., 2017). Unlike torchvision, shapes, dtypes, ``gamma >= 0`` and ``alpha <= 1``
+    are checked.
 
     Chapter: classification
     """
@@ -746,8 +747,12 @@ def focal_loss(
     logpt = _LogSoftmaxAt.apply(x, t_safe)
     loss = -logpt
     if gamma != 0:
-        # 1 - p_t computed as -expm1(log p_t): exact even when p_t is close to 1
-        loss = loss * (-torch.expm1(logpt)) ** gamma
+        # 1 - p_t as -expm1(log p_t): exact even when p_t is close to 1. Where p_t is exactly 1 the
+        # factor is 0; computing it from a safe base keeps pow's gradient (inf for gamma < 1) out
+        one_minus = -torch.expm1(logpt)
+        saturated = one_minus <= 0
+        factor = torch.where(saturated, 0.0, one_minus.masked_fill(saturated, 1) ** gamma)
+        loss = loss * factor
     factor = None
     if alpha is not None:
         factor = alpha.to(loss.dtype)[t_safe.squeeze(1)]

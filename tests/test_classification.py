@@ -552,6 +552,18 @@ def test_focal_extremes_gradcheck_and_errors():
         lossbook.focal_loss(small, tt, gamma=-0.5)
 
 
+def test_focal_saturated_prediction_has_finite_gradient_for_small_gamma():
+    # p_t == 1 exactly: (1 - p_t)^γ has an infinite derivative for γ < 1; the loss (0) and gradient stay finite
+    x = torch.tensor([[100.0, -100.0, -100.0], [0.5, 0.0, -0.5]], dtype=D, requires_grad=True)
+    t = torch.tensor([0, 2])
+    for gamma in (0.25, 0.5, 1.0, 2.0):
+        loss = lossbook.focal_loss(x, t, gamma=gamma, reduction="sum")
+        (gx,) = torch.autograd.grad(loss, x)
+        assert torch.isfinite(gx).all() and torch.isfinite(loss)
+        assert torch.allclose(gx[1], torch.autograd.grad(ref_focal_loss(x[1:], t[1:], gamma=gamma, reduction="sum"),
+                                                         x)[0][1])
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 6), st.integers(2, 5), st.floats(0.0, 4.0))
 def test_property_focal_le_cross_entropy(n, c, gamma):
