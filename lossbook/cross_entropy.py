@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ._reduction import check_reduction, reduce
 from ._validation import (
@@ -253,6 +254,7 @@ class _CrossEntropyIndex(torch.autograd.Function):
         return nll, smooth
 
     @staticmethod
+    @once_differentiable  # a second derivative raises instead of silently missing terms
     def backward(ctx, g_nll, g_smooth):
         logp, safe, keep, w_y, weight = ctx.saved_tensors
         zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
@@ -307,6 +309,7 @@ class _CrossEntropyProb(torch.autograd.Function):
         return -(logp * wq).sum(1)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g):
         logp, wq, q, weight = ctx.saved_tensors
         g = g.unsqueeze(1)

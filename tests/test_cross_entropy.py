@@ -371,3 +371,11 @@ def test_shift_invariance_and_non_negativity(n, c, seed, shift):
     a = lossbook.cross_entropy(x, t, reduction="none")
     torch.testing.assert_close(a, lossbook.cross_entropy(x + shift, t, reduction="none"))
     assert (a >= 0).all()
+
+
+def test_double_backward_raises_instead_of_being_silently_wrong():
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    for target in (torch.tensor([0, 1, 2]), torch.rand(3, 4, dtype=torch.float64)):
+        (grad,) = torch.autograd.grad(lossbook.cross_entropy(x, target), x, create_graph=True)
+        with pytest.raises(RuntimeError):
+            grad.sum().backward()
