@@ -78,6 +78,22 @@ def _softplus(x: Tensor) -> Tensor:
     return _Softplus.apply(x)
 
 
+class _SoftMargin(torch.autograd.Function):
+    """softplus(-y x) with the backward -g y sigmoid(-y x) = g y (sigmoid(y x) - 1); target not differentiable."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
+        z = x * y
+        ctx.save_for_backward(z, y)
+        return _softplus_fwd(-z)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, y = ctx.saved_tensors
+        gx = torch.sigmoid(z) - 1
+        return (gx.mul_(y).mul_(grad) if not torch.is_grad_enabled() else gx * y * grad), None
+
+
 class _BCEWithLogits(torch.autograd.Function):
     """Per-element w * [(1 - y) x + l_w softplus(-x)], l_w = 1 + (p_w - 1) y; weights not differentiable."""
 
@@ -328,7 +344,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
             "target contains 0; soft_margin_loss expects -1/+1 labels (a 0 label gives the constant "
             "log 2 and no gradient). For 0/1 labels use binary_cross_entropy_with_logits"
         )
-    return reduce(_softplus(-(input * target)), reduction)
+    return reduce(_SoftMargin.apply(input, target), reduction)
 
 
 def multilabel_soft_margin_loss(
