@@ -420,3 +420,13 @@ def test_forced_alignment_is_the_best_path():
         assert torch.allclose(scores[n, :Tn], lp[torch.arange(Tn), n, torch.tensor(best)])
     with pytest.raises(ValueError, match="sample 0 cannot be aligned"):
         ctc_forced_alignment(lp, targets, (3, 4), (3, 1))
+
+
+def test_forward_only_and_training_sweeps_agree():
+    """Without a gradient only α is computed; with one, α and β share a sweep: same losses."""
+    lp, targets, il, tl = batch(18, T=25)
+    sel = [0, 2, 3]
+    args = (lp[:, sel], targets[sel], il[sel], tl[sel])
+    plain = ctc_loss(*args, reduction="none")
+    trained = ctc_loss(args[0].clone().requires_grad_(), *args[1:], reduction="none")
+    assert torch.equal(plain, trained.detach())
