@@ -148,6 +148,9 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
     """ValueError unless every value of ``x`` lies in ``[0, 1]`` (NaN is reported too)."""
     if x.numel() == 0:
         return
+    lo, hi = torch.aminmax(x.detach())
+    if bool((lo >= 0) & (hi <= 1)):  # one pass in the common case; NaN fails both comparisons
+        return
     bad = (x < 0) | (x > 1) | torch.isnan(x)
     if bool(bad.any()):
         value = x[bad].flatten()[0].item()

@@ -230,12 +230,9 @@ def binary_cross_entropy(
             f"binary_cross_entropy needs both in the same dtype (PyTorch raises too)"
         )
     check_reduction(reduction)
-    for t, name, hint in ((input, "input", "binary_cross_entropy takes probabilities; for logits use "
-                           "binary_cross_entropy_with_logits"), (target, "target", "")):
-        if t.numel():
-            lo, hi = torch.aminmax(t.detach())  # one fast pass; NaN fails both comparisons
-            if not bool((lo >= 0) & (hi <= 1)):
-                check_probabilities(t, name, hint=hint)  # raises, naming the offending value
+    check_probabilities(input, "input", hint="binary_cross_entropy takes probabilities; for logits use "
+                        "binary_cross_entropy_with_logits")
+    check_probabilities(target, "target")
     _check_weight_like(weight, "weight", input)
     if weight is not None:
         weight = weight.to(input.dtype)
