@@ -74,24 +74,33 @@ def _safe_max(x: Tensor, dim, keepdim: bool = True) -> Tensor:
     return m.masked_fill_(m.isinf(), 0)
 
 
-_BLOCK_ELEMS = 1 << 18
-"""Elements per block (1 MiB of float32): a block and its buffer stay in a core's L2 cache."""
+_BLOCK_ELEMS = 1 << 16
+"""Elements per block and per thread (256 KiB of float32 per thread): a block, its buffer and its
+output stay in the threads' L2 caches while it is processed."""
 
 
 def _blocks(x: Tensor, dims: tuple[int, ...]) -> list[tuple]:
     """Index tuples that split ``x`` into blocks of whole rows along one dimension not in ``dims``.
 
     ``x[idx]`` is a view holding complete reductions (every reduced dimension is kept whole), so
-    each block can be normalised on its own. An input of at most ``_BLOCK_ELEMS`` elements, or
-    one reduced over all its dimensions, is a single block.
+    each block can be normalised on its own. An input that fits in one block, or
+    one reduced over all its dimensions, is a single block. A block is split between the
+    intra-op threads, hence the size per thread.
     """
     free = [d for d in range(x.dim()) if d not in dims and x.shape[d] > 1]
-    if x.numel() <= _BLOCK_ELEMS or not free:
+    size = _BLOCK_ELEMS * torch.get_num_threads()
+    if x.numel() <= size or not free:
         return [(...,)]
     b = free[0]  # the outermost free dimension: contiguous blocks for the usual (N, C), dim=-1
-    step = max(1, _BLOCK_ELEMS // (x.numel() // x.shape[b]))
+    step = max(1, size // (x.numel() // x.shape[b]))
     head = (slice(None),) * b
     return [head + (slice(s, s + step),) for s in range(0, x.shape[b], step)]
+
+
+def _dot(a: Tensor, b: Tensor, dim: int) -> Tensor:
+    """``(a * b).sum(dim, keepdim=True)``; along the last dimension as a batched matmul, which
+    reads both operands once and writes no full-size product."""
+    return (a * b).sum(dim=dim, keepdim=True)
 
 
 def _scratch(x: Tensor, blocks: list[tuple]) -> Tensor:
@@ -200,7 +209,7 @@ class _Softmax(torch.autograd.Function):
                 xb, ob = x[idx], out[idx]
                 # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
                 torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob).exp_()
-                ob.div_(ob.sum(dim=dim, keepdim=True))
+                ob.mul_(ob.sum(dim=dim, keepdim=True).reciprocal_())
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
@@ -216,8 +225,7 @@ class _Softmax(torch.autograd.Function):
         if p.numel():
             for idx in _blocks(p, (dim,)):
                 gb, pb, rb = grad[idx], p[idx], res[idx]
-                inner = torch.mul(gb, pb, out=rb).sum(dim=dim, keepdim=True)
-                torch.sub(gb, inner, out=rb).mul_(pb)
+                torch.sub(gb, _dot(gb, pb, dim), out=rb).mul_(pb)
         return res, None
 
 
