@@ -1,17 +1,23 @@
 """Fixes that make the built book a self-contained, error-free website.
 
-1. MathJax is served from the build itself, so that the site needs no CDN.
-   Sphinx loads MathJax 3 from a CDN by default. This extension points ``mathjax_path`` at a copy
-inside the build (``_static/mathjax/tex-mml-chtml.js``) and copies MathJax there from the
-``django-static-mathjax`` package on PyPI (MathJax 3.2.2, the ``es5`` bundle with its fonts and
-lazily loaded extensions; it does not need Django). It is a normal requirement of the book
-(``requirements.txt``), so nothing is downloaded at build time.
-
-   The other assets (the theme's fonts and icons, its scripts) already ship inside the theme. Thebe
-   (live code) loads its library and kernel from the network only when a reader clicks its button.
-2. Inline scripts are emitted once. Extensions that add an inline script (``add_js_file(None,
+1. MathJax is served from the build itself, so that the site needs no CDN. Sphinx loads MathJax 3
+   from a CDN by default; this extension points ``mathjax_path`` at a copy inside the build
+   (``_static/mathjax/tex-mml-chtml.js``) and copies MathJax there from the
+   ``django-static-mathjax`` package on PyPI (MathJax 3.2.2, the ``es5`` bundle with its fonts and
+   lazily loaded extensions; it does not need Django). It is a normal requirement of the book
+   (``requirements.txt``), so nothing is downloaded at build time. The other assets (the theme's
+   fonts, icons and scripts) ship inside the theme. Thebe (live code) loads its library and kernel
+   from the network only when a reader clicks its button.
+2. MathJax is loaded on every page, not only on pages with math of their own: a section title with
+   math (e.g. "The gradient $p - y$") also appears in the navigation of every other page.
+3. Inline scripts are emitted once. Extensions that add an inline script (``add_js_file(None,
    body=...)``) during the build get it twice in Sphinx 7.4 (once registered as ``None``, once as
    ``''``), and sphinx-thebe's second ``const THEBE_JS_URL`` is a JavaScript error on every page.
+4. Search finds Chinese words. Sphinx's English index keeps a run of Chinese characters as one
+   word, so 损失 (loss) was not found inside 损失函数 or 交叉熵损失. The English search language is
+   extended to cut Chinese runs into words with jieba (the standard Chinese segmenter), with every
+   Chinese term of ``book/glossary.yml`` added to its dictionary; English words are indexed exactly
+   as before.
 """
 from __future__ import annotations
 
@@ -113,6 +119,7 @@ def _register_search(app, config):
 def setup(app):
     app.connect("config-inited", _use_local_mathjax, priority=900)
     app.connect("config-inited", _register_search)
+    app.set_html_assets_policy("always")
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _dedupe_inline_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

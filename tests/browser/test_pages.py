@@ -27,7 +27,7 @@ INSPECT_JS = r"""
   const main = document.querySelector('main') || document.body;
   const math = [...document.querySelectorAll('.math')];
   const raw = [];
-  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);  // navigation too
   const rawTex = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\$[^$\s][^$]*\\[a-zA-Z]+[^$]*\$/;
   while (walker.nextNode()) {
     const n = walker.currentNode;
