@@ -73,3 +73,35 @@ register(
         "the number of elements (an empty tensor has mean NaN and sum 0)",
     )
 )
+
+
+# ------------------------------------------------------------------ a weighted mean by hand
+
+
+def weighted_mean_data() -> tuple[Tensor, Tensor, Tensor]:
+    """The logits, targets and class weights of the exercise (shown to the reader in the book)."""
+    logits = torch.tensor([[0.5, -1.0, 2.0], [1.0, 1.0, 0.0], [0.0, 3.0, -1.0]], dtype=torch.float64)
+    target = torch.tensor([2, 0, 1])
+    weight = torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64)
+    return logits, target, weight
+
+
+def _weighted_mean_nll() -> float:
+    # lossbook's nll_loss (the cross-entropy chapter) on lossbook's log-softmax (the softmax chapter)
+    from ..cross_entropy import nll_loss
+    from ..softmax import log_softmax
+
+    logits, target, weight = weighted_mean_data()
+    return nll_loss(log_softmax(logits, dim=1), target, weight=weight).item()
+
+
+register(
+    Exercise(
+        id="intro-weighted-mean",
+        title="The class-weighted mean NLL of a small batch",
+        reference=_weighted_mean_nll,
+        hint="l_n = −w[y_n] · log_softmax(logits)[n, y_n]; the mean divides Σ l_n by Σ w[y_n], not by N",
+        rtol=1e-5,
+        atol=1e-7,
+    )
+)
