@@ -15,12 +15,18 @@ fi
 "$PY" -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 
 # The browser tests (tests/browser/) drive Debian's Chromium through Playwright (Playwright's own
-# browser download is not used), and a CJK font lets it draw the glossary's Chinese terms.
+# browser download is not used); a CJK and an emoji font let its screenshots show the glossary's
+# Chinese terms and the execution-status marks.
 # LOSSBOOK_CHROMIUM=/path/to/chrome uses another Chromium-based browser instead.
 if [[ -z "${LOSSBOOK_CHROMIUM:-}" ]]; then
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  if command -v fc-list >/dev/null 2>&1 && [[ -z "$(fc-list :lang=zh 2>/dev/null)" ]]; then missing+=(fonts-wqy-zenhei); fi
+  if command -v fc-list >/dev/null 2>&1; then
+    [[ -n "$(fc-list :lang=zh 2>/dev/null)" ]] || missing+=(fonts-wqy-zenhei)
+    fc-list 2>/dev/null | grep -qi emoji || missing+=(fonts-noto-color-emoji)  # the status page's marks
+  else
+    missing+=(fonts-wqy-zenhei fonts-noto-color-emoji)
+  fi
   if (( ${#missing[@]} )); then
     SUDO=""
     [[ $(id -u) -ne 0 ]] && SUDO="sudo -n"
