@@ -121,6 +121,7 @@ def test_page_renders_offline(entry: TocEntry, open_page, base_url):
 
     if entry.level in ("root", "chapter"):
         ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate("async () => { await document.fonts.ready; window.scrollTo(0, 0); }")
         page.screenshot(path=str(ARTIFACTS / screenshot_name(entry)), full_page=True)
 
     stats = {
