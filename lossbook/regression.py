@@ -70,8 +70,8 @@ def _check_weight(weight: Tensor | None, input: Tensor) -> None:
     check_same_shape(input, weight, names=("input", "weight"), hint="one weight per element, as in PyTorch")
 
 
-_BLOCK = 1 << 16
-"""Elements per block of the reduced forward pass (256 KiB of float32: stays in a core's L2 cache)."""
+_BLOCK = 1 << 18
+"""Elements per block of the reduced passes (1 MiB of float32: a block stays in a core's L2 cache)."""
 
 
 def _in_place() -> bool:
@@ -83,7 +83,8 @@ class _Pointwise(torch.autograd.Function):
     """``reduce(rho(d))`` for ``d = input - target``, with the backward ``psi``: the chain rule by hand.
 
     ``rho(d)`` returns the per-element losses and ``psi(d, g)`` returns :math:`g \\cdot \\rho'(d)`;
-    both may overwrite ``d``, a fresh tensor (see :func:`_in_place`). The backward recomputes
+    both work in place on ``d``, a fresh tensor, when :func:`_in_place` allows it (the blocked
+    backward relies on ``psi`` writing into ``d``). The backward recomputes
     ``d`` from the saved ``input`` and ``target`` (cheaper than keeping a full-size tensor alive),
     with ordinary differentiable operations when a double backward is being recorded.
 
@@ -111,9 +112,17 @@ class _Pointwise(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         input, target = ctx.saved_tensors
+        n = input.numel()
         if ctx.reduction == "mean":
-            grad = grad / input.numel()  # d mean / d loss_i = 1 / numel, on a scalar
-        g_input = ctx.psi(input - target, grad)
+            grad = grad / n  # d mean / d loss_i = 1 / numel, on a scalar
+        if ctx.reduction == "none" or n <= _BLOCK or torch.is_grad_enabled():
+            g_input = ctx.psi(input - target, grad)
+        else:  # a scalar upstream gradient: fill the result block by block, each block in cache
+            g_input = torch.empty(n, dtype=input.dtype, device=input.device)
+            x, y = input.reshape(-1), target.reshape(-1)
+            for i in range(0, n, _BLOCK):
+                ctx.psi(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=g_input[i:i + _BLOCK]), grad)
+            g_input = g_input.view(input.shape)
         g_target = -g_input if ctx.needs_input_grad[1] else None
         return g_input if ctx.needs_input_grad[0] else None, g_target, None, None, None
 

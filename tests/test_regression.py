@@ -94,8 +94,10 @@ def test_residuals_on_the_branch_boundaries_match_torch():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name,kwargs", [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}),
                                          ("smooth_l1_loss", {"beta": 2.0})])
-def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, reduction):
-    # more elements than one block, a partial last block, and a non-contiguous input
+def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, reduction, monkeypatch):
+    # more elements than one block, a partial last block, and a non-contiguous input (the block
+    # size is made small so that the blocked forward and backward run on small tensors)
+    monkeypatch.setattr(R, "_BLOCK", 256)
     n = 2 * R._BLOCK + 123
     x, y = _data((n,), seed=11)
     assert_matches(getattr(lossbook, name), getattr(F, name), (x, y), {"reduction": reduction, **kwargs})
@@ -106,7 +108,8 @@ def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, 
                    rtol=1e-5, atol=1e-6)
 
 
-def test_log_cosh_blocked_reduction_equals_the_unreduced_sum():
+def test_log_cosh_blocked_reduction_equals_the_unreduced_sum(monkeypatch):
+    monkeypatch.setattr(R, "_BLOCK", 256)
     x, y = _data((2 * R._BLOCK + 7,), seed=13, scale=50.0)
     none = lossbook.log_cosh_loss(x, y, reduction="none")
     assert torch.allclose(lossbook.log_cosh_loss(x, y, reduction="sum"), none.sum(), rtol=1e-12)
