@@ -8,8 +8,8 @@ Jacobian as code:
 * :math:`\partial L/\partial x = p \odot (g - \langle g, p\rangle)` for :math:`p = \mathrm{softmax}(x)`
 * :math:`\partial L/\partial x = g - \mathrm{softmax}(x) \sum_j g_j` for log-softmax
 
-For speed on large inputs (e.g. ``(4096, 32000)`` logits of a language model) the forward and
-backward passes work through the tensor in cache-sized *blocks* of whole rows (``_blocks``): each
+For speed on large CPU inputs (e.g. ``(4096, 32000)`` logits of a language model) the forward
+and backward passes work through the tensor in cache-sized *blocks* of whole rows (``_blocks``): each
 block is read from memory once, and its exponentials live in a small reused buffer instead of a
 full-size temporary. Every block is still processed by vectorised tensor operations; small inputs
 are a single block. When a graph of the backward itself is needed (double backward), the
@@ -84,23 +84,18 @@ def _blocks(x: Tensor, dims: tuple[int, ...]) -> list[tuple]:
 
     ``x[idx]`` is a view holding complete reductions (every reduced dimension is kept whole), so
     each block can be normalised on its own. An input that fits in one block, or
-    one reduced over all its dimensions, is a single block. A block is split between the
-    intra-op threads, hence the size per thread.
+    one reduced over all its dimensions, is a single block, and so is any input that is not
+    on the CPU (blocking is a CPU-cache optimisation; on a GPU it would only multiply kernel
+    launches). A block is split between the intra-op threads, hence the size per thread.
     """
     free = [d for d in range(x.dim()) if d not in dims and x.shape[d] > 1]
     size = _BLOCK_ELEMS * torch.get_num_threads()
-    if x.numel() <= size or not free:
+    if x.device.type != "cpu" or x.numel() <= size or not free:  # GPUs: one kernel per op is faster
         return [(...,)]
     b = free[0]  # the outermost free dimension: contiguous blocks for the usual (N, C), dim=-1
     step = max(1, size // (x.numel() // x.shape[b]))
     head = (slice(None),) * b
     return [head + (slice(s, s + step),) for s in range(0, x.shape[b], step)]
-
-
-def _dot(a: Tensor, b: Tensor, dim: int) -> Tensor:
-    """``(a * b).sum(dim, keepdim=True)``; along the last dimension as a batched matmul, which
-    reads both operands once and writes no full-size product."""
-    return (a * b).sum(dim=dim, keepdim=True)
 
 
 def _scratch(x: Tensor, blocks: list[tuple]) -> Tensor:
@@ -225,7 +220,8 @@ class _Softmax(torch.autograd.Function):
         if p.numel():
             for idx in _blocks(p, (dim,)):
                 gb, pb, rb = grad[idx], p[idx], res[idx]
-                torch.sub(gb, _dot(gb, pb, dim), out=rb).mul_(pb)
+                inner = torch.mul(gb, pb, out=rb).sum(dim=dim, keepdim=True)  # rb as scratch
+                torch.sub(gb, inner, out=rb).mul_(pb)
         return res, None
 
 

@@ -88,6 +88,13 @@ def test_blocked_path_matches_torch(monkeypatch, block, shape):
     assert_matches(lossbook.logsumexp, torch.logsumexp, (x,), {"dim": (0, -1)})
 
 
+def test_blocks_only_on_the_cpu(monkeypatch):
+    monkeypatch.setattr(S, "_BLOCK_ELEMS", 4)
+    assert len(S._blocks(torch.empty(50, 10), (1,))) > 1
+    assert S._blocks(torch.empty(50, 10, device="meta"), (1,)) == [(...,)]  # GPUs etc.: one block
+    assert S._blocks(torch.empty(50, 10), (0, 1)) == [(...,)]  # nothing left to split along
+
+
 def test_blocked_path_special_values(monkeypatch):
     monkeypatch.setattr(S, "_BLOCK_ELEMS", 4)
     x = _x(6, 3)
