@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import torch
 
 __all__ = [
@@ -58,10 +59,13 @@ def _np(x):
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float | None = None,
                **kwargs):
     """A figure in the book's style: ``(fig, axes)`` like ``plt.subplots``, sized for the page."""
+    w = width if width is not None else min(3.6 * ncols, 10.0)
+    h = height if height is not None else 3.2 * nrows
     with plt.rc_context(BOOK_STYLE):
-        w = width if width is not None else min(3.6 * ncols, 10.0)
-        h = height if height is not None else 3.2 * nrows
-        fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), layout="constrained", **kwargs)
+        # A bare Figure, not pyplot's: a notebook cell that ends with `fig` shows it exactly once
+        # (pyplot would display it a second time), and nothing accumulates in pyplot's registry.
+        fig = Figure(figsize=(w, h), layout="constrained")
+        axes = fig.subplots(nrows, ncols, **kwargs)
     return fig, axes
 
 

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-export MPLBACKEND=Agg PYTHONHASHSEED=0
+# (no MPLBACKEND here: notebook kernels would inherit it and lose their inline figures)
+export PYTHONHASHSEED=0
 bash scripts/install.sh
 
 start=$(date +%s)

@@ -96,7 +96,7 @@ def get(exercise_id: str) -> Exercise:
 
 def randn(gen: torch.Generator, *shape: int, scale: float = 1.0, dtype=torch.float64) -> Tensor:
     """Random normal test data from the exercise's own generator (float64 by default)."""
-    return torch.randn(*shape, generator=gen, dtype=dtype) * scale
+    return torch.randn(shape, generator=gen, dtype=dtype) * scale  # randn(gen) is 0-d
 
 
 @dataclass
