@@ -31,7 +31,7 @@ from ._validation import (
     format_shape,
     warn_pitfall,
 )
-from .softmax import log_softmax
+from .softmax import log_softmax, logsumexp
 
 __all__ = ["nll_loss", "cross_entropy"]
 
@@ -229,49 +229,61 @@ def _class_view(weight: Tensor, ndim: int) -> Tensor:
 
 
 class _CrossEntropyIndex(torch.autograd.Function):
-    """Per-element NLL of log_softmax(x) and, for label smoothing, the per-element smoothing term.
+    """Per-element NLL of softmax(x) and, for label smoothing, the per-element smoothing term.
 
-    Returns ``(nll, smooth)`` with ``nll_n = -w_{y_n} log p_{n,y_n}`` and
-    ``smooth_n = -sum_c w_c log p_{n,c}`` (both 0 where the target is ignored); ``smooth`` is
-    empty when not requested. The caller reduces and mixes them, as PyTorch does.
+    Returns ``(nll, smooth)`` with ``nll_n = w_{y_n} (LSE(x_n) - x_{n,y_n}) = -w_{y_n} log p_{n,y_n}``
+    and ``smooth_n = sum_c w_c (LSE(x_n) - x_{n,c}) = -sum_c w_c log p_{n,c}`` (both 0 where the
+    target is ignored); ``smooth`` is empty when not requested. The caller reduces and mixes them,
+    as PyTorch does. Only the log-sum-exp of each row is needed, never the ``(N, C)`` matrix of
+    log-probabilities, so the forward pass reads the logits twice and writes nothing of their size.
     """
 
     @staticmethod
     def forward(ctx, x, safe, keep, weight, with_smooth):
-        logp = log_softmax(x, dim=1)
-        zero = torch.zeros((), dtype=x.dtype, device=x.device)
-        w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
-        nll = torch.where(keep, -logp.gather(1, safe.unsqueeze(1)).squeeze(1) * w_y, zero)
+        acc = torch.promote_types(x.dtype, torch.float32)  # float16/bfloat16: float32 inside, as PyTorch
+        xa = x if x.dtype == acc else x.to(acc)
+        lse = logsumexp(xa, dim=1, keepdim=True)
+        # a row with +inf (LSE = +inf) or of all -inf (LSE = -inf) has no log-softmax: NaN, as in PyTorch
+        lse = lse.masked_fill(lse.isinf(), float("nan"))
+        w_y = keep.to(acc) if weight is None else weight.to(acc)[safe] * keep
+        zero = torch.zeros((), dtype=acc, device=x.device)
+        picked = xa.gather(1, safe.unsqueeze(1)).squeeze(1)
+        nll = torch.where(keep, (lse.squeeze(1) - picked) * w_y, zero)
         if with_smooth:
-            per_class = logp if weight is None else logp * _class_view(weight, x.dim())
-            smooth = torch.where(keep, -per_class.sum(1), zero)
+            if weight is None:
+                smooth = lse.squeeze(1) * xa.shape[1] - xa.sum(1)
+            else:
+                wa = weight.to(acc)
+                smooth = lse.squeeze(1) * wa.sum() - (xa * _class_view(wa, x.dim())).sum(1)
+            smooth = torch.where(keep, smooth, zero).to(x.dtype)
         else:
             smooth = x.new_empty(0)
-        ctx.save_for_backward(logp, safe, keep, w_y, weight)
+        ctx.save_for_backward(x, lse, safe, keep, w_y, weight)
         ctx.with_smooth = with_smooth
         if not with_smooth:
             ctx.mark_non_differentiable(smooth)
-        return nll, smooth
+        return nll.to(x.dtype), smooth
 
     @staticmethod
     @once_differentiable  # a second derivative raises instead of silently missing terms
     def backward(ctx, g_nll, g_smooth):
-        logp, safe, keep, w_y, weight = ctx.saved_tensors
-        zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+        x, lse, safe, keep, w_y, weight = ctx.saved_tensors
+        acc = lse.dtype
+        zero = torch.zeros((), dtype=acc, device=x.device)
         # the NLL part: w_y (p - onehot(y));  row coefficient a = g * w_y, 0 where ignored
-        a = torch.where(keep, g_nll * w_y, zero)
+        a = torch.where(keep, g_nll.to(acc) * w_y, zero)
         coef = a
         if ctx.with_smooth:
             # the smoothing part: p * sum_c w_c - w;  row coefficient b = g, 0 where ignored
-            b = torch.where(keep, g_smooth, zero)
-            total_w = logp.shape[1] if weight is None else weight.sum()
+            b = torch.where(keep, g_smooth.to(acc), zero)
+            total_w = x.shape[1] if weight is None else weight.to(acc).sum()
             coef = a + b * total_w
-        grad = logp.exp().mul_(coef.unsqueeze(1))
-        grad.scatter_add_(1, safe.unsqueeze(1), -a.unsqueeze(1))
+        grad = torch.sub(x, lse).exp_().mul_(coef.unsqueeze(1))  # softmax, scaled per row
+        grad.scatter_add_(1, safe.unsqueeze(1), -a.unsqueeze(1))  # minus the one-hot target
         if ctx.with_smooth:
             b = b.unsqueeze(1)
-            grad.sub_(b if weight is None else b * _class_view(weight, logp.dim()))
-        return grad, None, None, None, None
+            grad.sub_(b if weight is None else b * _class_view(weight.to(acc), x.dim()))
+        return grad.to(x.dtype), None, None, None, None
 
 
 def _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing):

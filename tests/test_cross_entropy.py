@@ -379,3 +379,14 @@ def test_double_backward_raises_instead_of_being_silently_wrong():
         (grad,) = torch.autograd.grad(lossbook.cross_entropy(x, target), x, create_graph=True)
         with pytest.raises(RuntimeError):
             grad.sum().backward()
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_infinite_and_nan_logits_pattern(label_smoothing, reduction):
+    inf = float("inf")
+    x = torch.tensor([[inf, 0, 1], [-inf, -inf, -inf], [-inf, 0, 1], [float("nan"), 0, 0], [1, 2, 3]],
+                     dtype=torch.float64)
+    t = torch.tensor([1, 0, 2, 1, 0])
+    kw = dict(label_smoothing=label_smoothing, reduction=reduction)
+    assert_matches(lossbook.cross_entropy, F.cross_entropy, (x, t), kw)
