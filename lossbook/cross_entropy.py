@@ -1,8 +1,10 @@
 r"""Negative log-likelihood and cross-entropy, written from scratch.
 
 ``cross_entropy`` is ``nll_loss`` applied to ``log_softmax(input)``, fused into one custom
-``torch.autograd.Function`` whose backward is the famous :math:`p - y` (softmax minus the
-target distribution), with class weights and label smoothing folded in:
+``torch.autograd.Function``: for class-index targets the forward computes
+:math:`\mathrm{LSE}(z_n) - z_{n,y_n}` with :func:`lossbook.logsumexp` (no ``(N, C)`` matrix of
+log-probabilities is formed or saved), and the backward is the famous :math:`p - y` (softmax
+minus the target distribution), with class weights and label smoothing folded in:
 
 * class-index target, no smoothing: :math:`\partial \ell_n/\partial z_n = w_{y_n}(p_n - e_{y_n})`
 * the smoothing term :math:`-\sum_c w_c \log p_{nc}`: :math:`\partial/\partial z_n = p_n \sum_c w_c - w`
