@@ -8,12 +8,11 @@ Jacobian as code:
 * :math:`\partial L/\partial x = p \odot (g - \langle g, p\rangle)` for :math:`p = \mathrm{softmax}(x)`
 * :math:`\partial L/\partial x = g - \mathrm{softmax}(x) \sum_j g_j` for log-softmax
 
-For speed on large CPU inputs (e.g. ``(4096, 32000)`` logits of a language model) the forward
-and backward passes work through the tensor in cache-sized *blocks* of whole rows (``_blocks``): each
-block is read from memory once, and its exponentials live in a small reused buffer instead of a
-full-size temporary. Every block is still processed by vectorised tensor operations; small inputs
-are a single block. When a graph of the backward itself is needed (double backward), the
-backward is the plain differentiable formula instead.
+Large inputs (e.g. ``(4096, 32000)`` logits of a language model) are memory-bound, so the code
+avoids full-size temporaries: every step works in place on the output or the gradient it returns,
+and the exponentials whose only use is a sum are computed a few *blocks* of rows at a time into
+one reused buffer (``_blocks``). When a graph of the backward itself is needed (double backward),
+the backward is the plain differentiable formula instead.
 
 Chapter: softmax
 """
@@ -74,26 +73,26 @@ def _safe_max(x: Tensor, dim, keepdim: bool = True) -> Tensor:
     return m.masked_fill_(m.isinf(), 0)
 
 
-_BLOCK_ELEMS = 1 << 16
-"""Elements per block and per thread (256 KiB of float32 per thread): a block, its buffer and its
-output stay in the threads' L2 caches while it is processed."""
+_MAX_BLOCKS = 8
+"""At most this many blocks: each block costs a few kernel launches (parallel regions)."""
+_MIN_BLOCK_ELEMS = 1 << 20
+"""Inputs up to twice this many elements are one block."""
 
 
 def _blocks(x: Tensor, dims: tuple[int, ...]) -> list[tuple]:
-    """Index tuples that split ``x`` into blocks of whole rows along one dimension not in ``dims``.
+    """Index tuples that split ``x`` into a few blocks of whole rows along a dimension not in ``dims``.
 
     ``x[idx]`` is a view holding complete reductions (every reduced dimension is kept whole), so
-    each block can be normalised on its own. An input that fits in one block, or
-    one reduced over all its dimensions, is a single block, and so is any input that is not
-    on the CPU (blocking is a CPU-cache optimisation; on a GPU it would only multiply kernel
-    launches). A block is split between the intra-op threads, hence the size per thread.
+    each block can be reduced on its own, and a scratch buffer the size of one block replaces a
+    full-size temporary. Small inputs, inputs reduced over all their dimensions and inputs that
+    are not on the CPU (where the allocator caches memory anyway) are a single block.
     """
     free = [d for d in range(x.dim()) if d not in dims and x.shape[d] > 1]
-    size = _BLOCK_ELEMS * torch.get_num_threads()
-    if x.device.type != "cpu" or x.numel() <= size or not free:  # GPUs: one kernel per op is faster
+    if x.device.type != "cpu" or x.numel() <= 2 * _MIN_BLOCK_ELEMS or not free:
         return [(...,)]
     b = free[0]  # the outermost free dimension: contiguous blocks for the usual (N, C), dim=-1
-    step = max(1, size // (x.numel() // x.shape[b]))
+    n_blocks = min(_MAX_BLOCKS, x.shape[b], -(-x.numel() // _MIN_BLOCK_ELEMS))
+    step = -(-x.shape[b] // n_blocks)  # ceil: never more than n_blocks blocks
     head = (slice(None),) * b
     return [head + (slice(s, s + step),) for s in range(0, x.shape[b], step)]
 
@@ -141,10 +140,7 @@ class _LogSumExp(torch.autograd.Function):
             out_k = _LogSumExp.apply(x, ctx.dims, True)
             return grad * (x - out_k).exp(), None, None
         # d LSE / dx = exp(x - LSE(x)) = softmax(x)
-        res = torch.empty_like(x)
-        for idx in _blocks(x, ctx.dims):
-            torch.sub(x[idx], out_k[idx], out=res[idx]).exp_().mul_(grad[idx])
-        return res, None, None
+        return torch.sub(x, out_k).exp_().mul_(grad), None, None
 
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
@@ -198,13 +194,12 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
 class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        out = torch.empty_like(x)
-        if x.numel():
-            for idx in _blocks(x, (dim,)):
-                xb, ob = x[idx], out[idx]
-                # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
-                torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob).exp_()
-                ob.mul_(ob.sum(dim=dim, keepdim=True).reciprocal_())
+        if x.numel() == 0:
+            out = x.clone()
+        else:
+            # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
+            out = torch.sub(x, x.amax(dim=dim, keepdim=True)).exp_()  # the only allocation
+            out.mul_(out.sum(dim=dim, keepdim=True).reciprocal_())
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
@@ -216,13 +211,9 @@ class _Softmax(torch.autograd.Function):
         # Jacobian-vector product of J = diag(p) - p p^T:  p * (g - <g, p>)
         if torch.is_grad_enabled():  # double backward: the differentiable formula
             return p * (grad - (grad * p).sum(dim=dim, keepdim=True)), None
-        res = torch.empty_like(p)
-        if p.numel():
-            for idx in _blocks(p, (dim,)):
-                gb, pb, rb = grad[idx], p[idx], res[idx]
-                inner = torch.mul(gb, pb, out=rb).sum(dim=dim, keepdim=True)  # rb as scratch
-                torch.sub(gb, inner, out=rb).mul_(pb)
-        return res, None
+        res = torch.mul(grad, p)  # scratch for the products, then the result
+        inner = res.sum(dim=dim, keepdim=True)
+        return torch.sub(grad, inner, out=res).mul_(p), None
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
@@ -286,13 +277,8 @@ class _LogSoftmax(torch.autograd.Function):
         # d/dx of log_softmax: g - softmax(x) * sum(g), with softmax(x) = exp(out)
         if torch.is_grad_enabled():  # double backward: the differentiable formula
             return grad - out.exp() * grad.sum(dim=dim, keepdim=True), None
-        res = torch.empty_like(out)
-        if out.numel():
-            for idx in _blocks(out, (dim,)):
-                gb, rb = grad[idx], res[idx]
-                total = gb.sum(dim=dim, keepdim=True)
-                torch.addcmul(gb, torch.exp(out[idx], out=rb), total, value=-1, out=rb)
-        return res, None
+        res = out.exp()
+        return torch.addcmul(grad, res, grad.sum(dim=dim, keepdim=True), value=-1, out=res), None
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:

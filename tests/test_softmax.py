@@ -73,11 +73,16 @@ def test_inputs_are_not_modified():
 # ------------------------------------------------------------------ blocked (cache-sized) path
 
 
+def _tiny_blocks(monkeypatch, min_elems, max_blocks=1000):
+    monkeypatch.setattr(S, "_MIN_BLOCK_ELEMS", min_elems)
+    monkeypatch.setattr(S, "_MAX_BLOCKS", max_blocks)
+
+
 @pytest.mark.parametrize("block", [1, 5, 13])
 @pytest.mark.parametrize("shape", [(11, 3), (3, 5, 4), (2, 3, 4, 5)], ids=str)
 def test_blocked_path_matches_torch(monkeypatch, block, shape):
-    """Large inputs are processed in blocks of rows; force tiny blocks (ragged last block included)."""
-    monkeypatch.setattr(S, "_BLOCK_ELEMS", block)
+    """Large inputs are reduced in blocks of rows; force tiny blocks (ragged last block included)."""
+    _tiny_blocks(monkeypatch, block)
     x = _x(*shape)
     assert len(S._blocks(x, (x.dim() - 1,))) > 1
     for xx in (x, x.transpose(0, -1)):
@@ -88,15 +93,24 @@ def test_blocked_path_matches_torch(monkeypatch, block, shape):
     assert_matches(lossbook.logsumexp, torch.logsumexp, (x,), {"dim": (0, -1)})
 
 
+def test_block_count_is_bounded(monkeypatch):
+    _tiny_blocks(monkeypatch, 4, max_blocks=3)
+    x = torch.empty(50, 10)
+    assert len(S._blocks(x, (1,))) == 3  # few blocks: each one costs kernel launches
+    monkeypatch.setattr(S, "_MAX_BLOCKS", 1000)
+    assert len(S._blocks(x, (1,))) == 50  # blocks of one row (10 elements >= 4)
+    assert S._blocks(torch.empty(2, 3), (1,)) == [(...,)]  # at most twice the minimum: one block
+
+
 def test_blocks_only_on_the_cpu(monkeypatch):
-    monkeypatch.setattr(S, "_BLOCK_ELEMS", 4)
+    _tiny_blocks(monkeypatch, 4)
     assert len(S._blocks(torch.empty(50, 10), (1,))) > 1
     assert S._blocks(torch.empty(50, 10, device="meta"), (1,)) == [(...,)]  # GPUs etc.: one block
     assert S._blocks(torch.empty(50, 10), (0, 1)) == [(...,)]  # nothing left to split along
 
 
 def test_blocked_path_special_values(monkeypatch):
-    monkeypatch.setattr(S, "_BLOCK_ELEMS", 4)
+    _tiny_blocks(monkeypatch, 2)
     x = _x(6, 3)
     x[1] = -inf
     x[2, 0] = inf
