@@ -577,8 +577,11 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     check_reduction(reduction)
     check_positive(eps, "eps", strict=False)
     var = _gaussian_var(var, input)
-    # the clamped value with the gradient of the identity (PyTorch clamps in place under no_grad)
-    var = var + (var.detach().clamp(min=eps) - var.detach())
+    # clamp the value but not the gradient path: a copy clamped in place outside autograd, as
+    # PyTorch does (autograd only sees the copy, whose gradient is the identity)
+    var = var.clone()
+    with torch.no_grad():
+        var.clamp_(min=eps)
     loss = 0.5 * (var.log() + (input - target) ** 2 / var)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
