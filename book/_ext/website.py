@@ -18,6 +18,8 @@
    extended to cut Chinese runs into words with jieba (the standard Chinese segmenter), with every
    Chinese term of ``book/glossary.yml`` added to its dictionary; English words are indexed exactly
    as before.
+5. A small style sheet (``static/lossbook-site.css``): the navigation never scrolls sideways, and
+   the execution-status table fits the text column.
 """
 from __future__ import annotations
 
@@ -116,10 +118,18 @@ def _register_search(app, config):
     app.add_search_language(SearchEnglishWithChinese)
 
 
+def _add_static(app):
+    static = str(Path(__file__).parent / "static")
+    if static not in app.config.html_static_path:
+        app.config.html_static_path.append(static)
+
+
 def setup(app):
     app.connect("config-inited", _use_local_mathjax, priority=900)
     app.connect("config-inited", _register_search)
     app.set_html_assets_policy("always")
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("lossbook-site.css")
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _dedupe_inline_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
