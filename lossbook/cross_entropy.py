@@ -436,6 +436,11 @@ def cross_entropy(
         loss = _cross_entropy_prob(x, t, weight, reduction, label_smoothing)
     else:
         _check_index_target(input, target, ignore_index)
+        if weight is not None and weight.requires_grad and torch.is_grad_enabled():
+            raise ValueError(
+                "weight requires grad, but cross_entropy with class-index targets does not differentiate "
+                "with respect to the class weights (PyTorch refuses it too); pass weight.detach()"
+            )
         x, t, unbatched = _batched(input, target)
         _warn_if_probabilities(x)
         loss = _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)

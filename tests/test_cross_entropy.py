@@ -390,3 +390,13 @@ def test_infinite_and_nan_logits_pattern(label_smoothing, reduction):
     t = torch.tensor([1, 0, 2, 1, 0])
     kw = dict(label_smoothing=label_smoothing, reduction=reduction)
     assert_matches(lossbook.cross_entropy, F.cross_entropy, (x, t), kw)
+
+
+def test_weight_requiring_grad_with_index_targets_is_refused_like_torch():
+    x, t = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    w = torch.rand(4, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        F.cross_entropy(x, t, weight=w)
+    with pytest.raises(ValueError, match=r"weight requires grad.*pass weight.detach\(\)"):
+        lossbook.cross_entropy(x, t, weight=w)
+    lossbook.cross_entropy(x, t, weight=w.detach())
