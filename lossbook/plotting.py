@@ -46,8 +46,21 @@ BOOK_STYLE = {
 
 
 def use_book_style() -> None:
-    """Apply the book's style to every later figure (each notebook's first cell calls it)."""
+    """Apply the book's style to every later figure (each notebook's first cell calls it).
+
+    In a notebook it also turns on inline figures, so that a cell ending with a ``Figure``
+    shows it as an image: recent ipykernel/matplotlib-inline versions register the PNG
+    formatter for figures only once the inline backend is activated.
+    """
     plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    shell = get_ipython()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        shell.run_line_magic("matplotlib", "inline")
+        plt.rcParams.update(BOOK_STYLE)  # the magic resets a few rcParams
 
 
 def _np(x):
