@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
 import torch
+from matplotlib.figure import Figure
 
 __all__ = [
     "BOOK_STYLE",
