@@ -104,12 +104,16 @@ class _Pointwise(torch.autograd.Function):
             return reduce(rho(input - target), reduction)
         x, y = input.reshape(-1), target.reshape(-1)
         buf = torch.empty(_BLOCK, dtype=input.dtype, device=input.device)
+        # partial sums in at least single precision (as PyTorch accumulates float16 reductions):
+        # a float16 sum of a million losses would overflow even when their mean does not
+        acc = torch.promote_types(input.dtype, torch.float32)
         partial = torch.stack([
-            rho(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=buf[: min(_BLOCK, n - i)])).sum()
+            rho(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=buf[: min(_BLOCK, n - i)])).sum(dtype=acc)
             for i in range(0, n, _BLOCK)
         ])
         total = reduce(partial, "sum")
-        return total / n if reduction == "mean" else total  # n > 0 here: the mean of all elements
+        total = total / n if reduction == "mean" else total  # n > 0 here: the mean of all elements
+        return total.to(input.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):

@@ -108,6 +108,15 @@ def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, 
                    rtol=1e-5, atol=1e-6)
 
 
+def test_blocked_float16_mean_does_not_overflow(monkeypatch):
+    monkeypatch.setattr(R, "_BLOCK", 256)
+    x = torch.full((3000,), 30.0, dtype=torch.float16)  # squared error 900 each: the sum overflows float16
+    y = torch.zeros_like(x)
+    for name in ("mse_loss", "huber_loss", "l1_loss"):
+        ours, ref = getattr(lossbook, name)(x, y), getattr(F, name)(x, y)
+        assert ours.dtype == torch.float16 and torch.isfinite(ours) and torch.allclose(ours.float(), ref.float())
+
+
 def test_log_cosh_blocked_reduction_equals_the_unreduced_sum(monkeypatch):
     monkeypatch.setattr(R, "_BLOCK", 256)
     x, y = _data((2 * R._BLOCK + 7,), seed=13, scale=50.0)
