@@ -9,6 +9,7 @@ PY=${PYTHON:-python3}
 # (no MPLBACKEND here: notebook kernels would inherit it and lose their inline figures)
 export PYTHONHASHSEED=0
 bash scripts/install.sh
+bash scripts/install_browser.sh
 
 start=$(date +%s)
 echo "== ruff"
