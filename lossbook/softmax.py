@@ -211,9 +211,9 @@ class _Softmax(torch.autograd.Function):
         # Jacobian-vector product of J = diag(p) - p p^T:  p * (g - <g, p>)
         if torch.is_grad_enabled():  # double backward: the differentiable formula
             return p * (grad - (grad * p).sum(dim=dim, keepdim=True)), None
-        res = torch.mul(grad, p)  # scratch for the products, then the result
+        res = torch.mul(grad, p)  # p * g, then minus p * <g, p>, in place
         inner = res.sum(dim=dim, keepdim=True)
-        return torch.sub(grad, inner, out=res).mul_(p), None
+        return torch.addcmul(res, p, inner, value=-1, out=res), None
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
