@@ -210,3 +210,12 @@ def test_no_stray_warnings_on_import():
         import importlib
 
         importlib.reload(lossbook)
+
+
+def test_single_cpu_thread_restores_the_setting():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with lossbook.utils.single_cpu_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("the setting is restored even when the block fails")
+    assert torch.get_num_threads() == before
