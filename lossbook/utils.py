@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["default_device", "seed_everything", "show_source", "loss_and_grad", "single_cpu_thread"]
+__all__ = ["default_device", "seed_everything", "show_source", "loss_and_grad", "single_cpu_thread", "progress"]
 
 
 def default_device() -> torch.device:
@@ -129,3 +129,27 @@ def single_cpu_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def progress(iterable=None, **kwargs):
+    """A ``tqdm`` progress bar for the book's training loops.
+
+    In Jupyter with ``ipywidgets`` installed (Colab, most JupyterLab set-ups) it is tqdm's widget
+    bar; otherwise it is tqdm's text bar, without the ``IProgress not found`` warning that
+    ``tqdm.auto`` prints when ``ipywidgets`` is missing (as when the book is built). Text bars
+    refresh at most once a second (``mininterval=1``), so a page built from a notebook keeps a
+    few lines of progress, not hundreds. Keyword arguments go to ``tqdm``.
+
+    Example:
+        >>> for step in progress(range(3), desc="train"):
+        ...     pass
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+
+        kwargs.setdefault("mininterval", 1.0)
+    return tqdm(iterable, **kwargs)

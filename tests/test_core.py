@@ -219,3 +219,11 @@ def test_single_cpu_thread_restores_the_setting():
             assert torch.get_num_threads() == 1
             raise RuntimeError("the setting is restored even when the block fails")
     assert torch.get_num_threads() == before
+
+
+def test_progress_is_a_tqdm_bar_without_warnings(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bar = lossbook.utils.progress(range(5), desc="train")
+        assert list(bar) == [0, 1, 2, 3, 4]
+    assert "train" in capsys.readouterr().err
