@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 bash scripts/install.sh
-"$PY" -m jupyter_book build . -W -n --keep-going
+"$PY" -c "from jupyter_book.cli.main import main; main()" build . -W -n --keep-going
 echo
 echo "The book is at: file://$PWD/_build/html/index.html"
 if [[ "${1:-}" == "--serve" ]]; then

@@ -17,7 +17,7 @@ echo "== ruff"
 
 echo "== the book: a fresh build (cache cleared, every notebook executed, warnings are errors)"
 rm -rf _build/.jupyter_cache
-"$PY" -m jupyter_book build . -W -n --keep-going
+"$PY" -c "from jupyter_book.cli.main import main; main()" build . -W -n --keep-going
 built=$(date +%s)
 echo "== book built in $(( built - start )) s"
 
