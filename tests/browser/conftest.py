@@ -54,7 +54,7 @@ def html_dir() -> Path:
             print(f"\n_build/html is {why}: building the book (jupyter-book build .) for the browser tests ...")
             t0 = time.time()
             proc = subprocess.run(
-                [sys.executable, "-m", "jupyter_book", "build", ".", "-W", "-n", "--keep-going"],
+                [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", ".", "-W", "-n", "--keep-going"],
                 cwd=ROOT, capture_output=True, text=True,
             )
             if proc.returncode != 0 or not index.is_file():
