@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern"]
+__all__ = ["compare", "assert_matches", "finite_pattern", "torchvision_sigmoid_focal_loss"]
 
 
 def finite_pattern(t: Tensor) -> Tensor:
@@ -131,3 +131,29 @@ def assert_matches(
         problem = compare(gr, go, rtol=grad_rtol or rtol * 10, atol=grad_atol or atol * 10,
                           what=f"the gradient with respect to argument {i}", check_dtype=check_dtype)
         assert problem is None, problem
+
+
+def torchvision_sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2,
+                                   reduction: str = "none") -> Tensor:
+    """The oracle for ``lossbook.sigmoid_focal_loss``: ``torchvision.ops.sigmoid_focal_loss``'s formula.
+
+    torchvision cannot be installed beside the CPU build of torch used here, so its function is
+    transcribed from ``pytorch/vision`` (``torchvision/ops/focal_loss.py``) in torch primitives, once,
+    for the tests and the benchmarks. It reproduces the reference value of ERRATA E10 (0.114765).
+    """
+    import torch.nn.functional as F
+
+    p = torch.sigmoid(inputs)
+    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"Invalid Value for arg 'reduction': '{reduction}'; supported: 'none', 'mean', 'sum'")
