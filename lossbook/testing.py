@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern", "torchvision_sigmoid_focal_loss"]
+__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "torchvision_sigmoid_focal_loss"]
 
 
 def finite_pattern(t: Tensor) -> Tensor:
@@ -65,6 +65,21 @@ def compare(expected: Any, got: Any, *, rtol: float = 1e-6, atol: float = 1e-8, 
     if g.numel() != e.numel():
         return f"{what} should have {e.numel()} value(s), got {g.numel()}"
     return compare(e, g.reshape(e.shape), rtol=rtol, atol=atol, what=what)
+
+
+def silenced(fn: Callable) -> Callable:
+    """``fn`` with every warning silenced: for calling a reference (e.g. a PyTorch loss that warns
+    about broadcasting, or ``kl_div``'s 'mean' warning) many times in a test without noise."""
+    import functools
+    import warnings
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+
+    return call
 
 
 def _fresh(args: Sequence[Any], grad: bool) -> tuple[list[Any], list[int]]:

@@ -227,3 +227,17 @@ def test_progress_is_a_tqdm_bar_without_warnings(capsys):
         bar = lossbook.utils.progress(range(5), desc="train")
         assert list(bar) == [0, 1, 2, 3, 4]
     assert "train" in capsys.readouterr().err
+
+
+def test_silenced_calls_without_warnings():
+    from lossbook.testing import silenced
+
+    def noisy(x):
+        warnings.warn("noise", UserWarning, stacklevel=2)
+        return x + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert silenced(noisy)(1) == 2
+    with pytest.warns(UserWarning):
+        noisy(1)

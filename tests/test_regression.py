@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 import lossbook
 from lossbook import regression as R
-from lossbook.testing import assert_matches, compare
+from lossbook.testing import assert_matches, compare, silenced
 
 D64 = torch.float64
 REDUCTIONS = ("none", "mean", "sum")
@@ -25,13 +24,7 @@ def _data(shape, seed=0, scale=2.0, dtype=D64):
             torch.randn(shape, generator=g, dtype=dtype) * scale)
 
 
-def _torch_quiet(fn):
-    """PyTorch's loss with its broadcasting warning silenced (shapes are equal in these tests)."""
-    def call(*args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fn(*args, **kwargs)
-    return call
+_torch_quiet = silenced  # lossbook.testing.silenced: warnings off for the reference calls
 
 
 # --------------------------------------------------------------------------------------------
