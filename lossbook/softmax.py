@@ -9,10 +9,13 @@ Jacobian as code:
 * :math:`\partial L/\partial x = g - \mathrm{softmax}(x) \sum_j g_j` for log-softmax
 
 Large inputs (e.g. ``(4096, 32000)`` logits of a language model) are memory-bound, so the code
-avoids full-size temporaries: every step works in place on the output or the gradient it returns,
-and the exponentials whose only use is a sum are computed a few *blocks* of rows at a time into
-one reused buffer (``_blocks``). When a graph of the backward itself is needed (double backward),
-the backward is the plain differentiable formula instead.
+avoids full-size temporaries and runs every pass block by block, a few megabytes of rows at a
+time (``lossbook._kernels.blocks``): each step works in place on the block of the output (or
+gradient) it returns, which is still in the CPU's cache from the step before, and the
+exponentials whose only use is a sum go into one reused block-sized buffer. ``exp`` is
+``lossbook._kernels.exp``, the same function computed as ``2 ** (x * log2(e))``, faster on the
+CPU. When a graph of the backward itself is needed (double backward), the backward is the plain
+differentiable formula instead.
 
 Chapter: softmax
 """
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ._kernels import blocks, exp, exp_, fit, scratch
 from ._validation import check_tensor
 
 __all__ = ["logsumexp", "softmax", "log_softmax"]
@@ -73,40 +77,6 @@ def _safe_max(x: Tensor, dim, keepdim: bool = True) -> Tensor:
     return m.masked_fill_(m.isinf(), 0)
 
 
-_MAX_BLOCKS = 8
-"""At most this many blocks: each block costs a few kernel launches (parallel regions)."""
-_MIN_BLOCK_ELEMS = 1 << 20
-"""Inputs up to twice this many elements are one block."""
-
-
-def _blocks(x: Tensor, dims: tuple[int, ...]) -> list[tuple]:
-    """Index tuples that split ``x`` into a few blocks of whole rows along a dimension not in ``dims``.
-
-    ``x[idx]`` is a view holding complete reductions (every reduced dimension is kept whole), so
-    each block can be reduced on its own, and a scratch buffer the size of one block replaces a
-    full-size temporary. Small inputs, inputs reduced over all their dimensions and inputs that
-    are not on the CPU (where the allocator caches memory anyway) are a single block.
-    """
-    free = [d for d in range(x.dim()) if d not in dims and x.shape[d] > 1]
-    if x.device.type != "cpu" or x.numel() <= 2 * _MIN_BLOCK_ELEMS or not free:
-        return [(...,)]
-    b = free[0]  # the outermost free dimension: contiguous blocks for the usual (N, C), dim=-1
-    n_blocks = min(_MAX_BLOCKS, x.shape[b], -(-x.numel() // _MIN_BLOCK_ELEMS))
-    step = -(-x.shape[b] // n_blocks)  # ceil: never more than n_blocks blocks
-    head = (slice(None),) * b
-    return [head + (slice(s, s + step),) for s in range(0, x.shape[b], step)]
-
-
-def _scratch(x: Tensor, blocks: list[tuple]) -> Tensor:
-    """One contiguous buffer the size of the first (largest) block of ``x``, reused by every block."""
-    return torch.empty_like(x[blocks[0]], memory_format=torch.contiguous_format)
-
-
-def _fit(buf: Tensor, like: Tensor) -> Tensor:
-    """The leading part of ``buf`` with the shape of ``like`` (the last block may be shorter)."""
-    return buf if buf.shape == like.shape else buf[tuple(slice(0, n) for n in like.shape)]
-
-
 # --------------------------------------------------------------------------------------------
 # log-sum-exp
 
@@ -118,12 +88,12 @@ class _LogSumExp(torch.autograd.Function):
             out_k = x.exp().sum(dim=dims, keepdim=True).log()
         else:
             out_k = x.new_empty([1 if d in dims else n for d, n in enumerate(x.shape)])
-            blocks = _blocks(x, dims)
-            buf = _scratch(x, blocks)
-            for idx in blocks:
-                xb, ob = x[idx], out_k[idx]
+            idx = blocks(x, dims)
+            buf = scratch(x, idx)
+            for i in idx:
+                xb, ob = x[i], out_k[i]
                 m = _safe_max(xb, dims)
-                e = torch.sub(xb, m, out=_fit(buf, xb)).exp_()  # every term in [0, 1]
+                e = exp_(torch.sub(xb, m, out=fit(buf, xb)))  # every term in [0, 1]
                 torch.sum(e, dim=dims, keepdim=True, out=ob)
                 ob.log_().add_(m)
         ctx.save_for_backward(x, out_k)
@@ -140,7 +110,10 @@ class _LogSumExp(torch.autograd.Function):
             out_k = _LogSumExp.apply(x, ctx.dims, True)
             return grad * (x - out_k).exp(), None, None
         # d LSE / dx = exp(x - LSE(x)) = softmax(x)
-        return torch.sub(x, out_k).exp_().mul_(grad), None, None
+        res = torch.empty_like(x)
+        for i in blocks(x, ctx.dims):
+            exp_(torch.sub(x[i], out_k[i], out=res[i])).mul_(grad[i])
+        return res, None, None
 
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
@@ -194,12 +167,13 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
 class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        if x.numel() == 0:
-            out = x.clone()
-        else:
-            # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
-            out = torch.sub(x, x.amax(dim=dim, keepdim=True)).exp_()  # the only allocation
-            out.mul_(out.sum(dim=dim, keepdim=True).reciprocal_())
+        out = torch.empty_like(x)
+        if x.numel():
+            for i in blocks(x, (dim,)):
+                xb, ob = x[i], out[i]
+                # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
+                exp_(torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob))
+                ob.mul_(ob.sum(dim=dim, keepdim=True).reciprocal_())
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
@@ -211,9 +185,12 @@ class _Softmax(torch.autograd.Function):
         # Jacobian-vector product of J = diag(p) - p p^T:  p * (g - <g, p>)
         if torch.is_grad_enabled():  # double backward: the differentiable formula
             return p * (grad - (grad * p).sum(dim=dim, keepdim=True)), None
-        res = torch.mul(grad, p)  # p * g, then minus p * <g, p>, in place
-        inner = res.sum(dim=dim, keepdim=True)
-        return torch.addcmul(res, p, inner, value=-1, out=res), None
+        res = torch.empty_like(p)
+        for i in blocks(p, (dim,)):
+            pb, rb = p[i], res[i]
+            torch.mul(grad[i], pb, out=rb)  # p * g, then minus p * <g, p>, in place
+            torch.addcmul(rb, pb, rb.sum(dim=dim, keepdim=True), value=-1, out=rb)
+        return res, None
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
@@ -258,13 +235,13 @@ class _LogSoftmax(torch.autograd.Function):
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
         out = torch.empty_like(x)
         if x.numel():
-            blocks = _blocks(x, (dim,))
-            buf = _scratch(x, blocks)
-            for idx in blocks:
-                xb, ob = x[idx], out[idx]
+            idx = blocks(x, (dim,))
+            buf = scratch(x, idx)
+            for i in idx:
+                xb, ob = x[i], out[i]
                 # unmasked max: an infinite max gives NaN, as in PyTorch
                 torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob)
-                e = torch.exp(ob, out=_fit(buf, ob))
+                e = exp(ob, out=fit(buf, ob))
                 ob.sub_(e.sum(dim=dim, keepdim=True).log_())
         ctx.save_for_backward(out)
         ctx.dim = dim
@@ -277,8 +254,12 @@ class _LogSoftmax(torch.autograd.Function):
         # d/dx of log_softmax: g - softmax(x) * sum(g), with softmax(x) = exp(out)
         if torch.is_grad_enabled():  # double backward: the differentiable formula
             return grad - out.exp() * grad.sum(dim=dim, keepdim=True), None
-        res = out.exp()
-        return torch.addcmul(grad, res, grad.sum(dim=dim, keepdim=True), value=-1, out=res), None
+        res = torch.empty_like(out)
+        for i in blocks(out, (dim,)):
+            gb, rb = grad[i], res[i]
+            exp(out[i], out=rb)
+            torch.addcmul(gb, rb, gb.sum(dim=dim, keepdim=True), value=-1, out=rb)
+        return res, None
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:

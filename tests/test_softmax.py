@@ -1,7 +1,6 @@
 """lossbook.softmax: logsumexp, softmax and log_softmax against PyTorch (values, gradients, edge cases)."""
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 
@@ -11,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossbook
+from lossbook import _kernels as K
 from lossbook.testing import assert_matches, compare, finite_pattern
 
-S = importlib.import_module("lossbook.softmax")  # the module (lossbook.softmax is the function)
 inf, nan = math.inf, math.nan
 
 PAIRS = [(lossbook.softmax, torch.softmax), (lossbook.log_softmax, torch.log_softmax)]
@@ -73,9 +72,9 @@ def test_inputs_are_not_modified():
 # ------------------------------------------------------------------ blocked (cache-sized) path
 
 
-def _tiny_blocks(monkeypatch, min_elems, max_blocks=1000):
-    monkeypatch.setattr(S, "_MIN_BLOCK_ELEMS", min_elems)
-    monkeypatch.setattr(S, "_MAX_BLOCKS", max_blocks)
+def _tiny_blocks(monkeypatch, elems):
+    """Blocks of about ``elems`` float64 elements instead of megabytes."""
+    monkeypatch.setattr(K, "BLOCK_BYTES", 8 * elems)
 
 
 @pytest.mark.parametrize("block", [1, 5, 13])
@@ -84,29 +83,13 @@ def test_blocked_path_matches_torch(monkeypatch, block, shape):
     """Large inputs are reduced in blocks of rows; force tiny blocks (ragged last block included)."""
     _tiny_blocks(monkeypatch, block)
     x = _x(*shape)
-    assert len(S._blocks(x, (x.dim() - 1,))) > 1
+    assert len(K.blocks(x, (x.dim() - 1,))) > 1
     for xx in (x, x.transpose(0, -1)):
         for dim in range(xx.dim()):
             for ours, ref in PAIRS:
                 assert_matches(ours, ref, (xx,), {"dim": dim})
             assert_matches(lossbook.logsumexp, torch.logsumexp, (xx,), {"dim": dim, "keepdim": True})
     assert_matches(lossbook.logsumexp, torch.logsumexp, (x,), {"dim": (0, -1)})
-
-
-def test_block_count_is_bounded(monkeypatch):
-    _tiny_blocks(monkeypatch, 4, max_blocks=3)
-    x = torch.empty(50, 10)
-    assert len(S._blocks(x, (1,))) == 3  # few blocks: each one costs kernel launches
-    monkeypatch.setattr(S, "_MAX_BLOCKS", 1000)
-    assert len(S._blocks(x, (1,))) == 50  # blocks of one row (10 elements >= 4)
-    assert S._blocks(torch.empty(2, 3), (1,)) == [(...,)]  # at most twice the minimum: one block
-
-
-def test_blocks_only_on_the_cpu(monkeypatch):
-    _tiny_blocks(monkeypatch, 4)
-    assert len(S._blocks(torch.empty(50, 10), (1,))) > 1
-    assert S._blocks(torch.empty(50, 10, device="meta"), (1,)) == [(...,)]  # GPUs etc.: one block
-    assert S._blocks(torch.empty(50, 10), (0, 1)) == [(...,)]  # nothing left to split along
 
 
 def test_blocked_path_special_values(monkeypatch):
