@@ -131,6 +131,9 @@ def check_class_indices(
         )
     if target.numel() == 0:
         return
+    lo, hi = torch.aminmax(target)
+    if bool((lo >= 0) & (hi < num_classes)):  # one pass in the common case
+        return
     valid = target if ignore_index is None else target[target != ignore_index]
     if valid.numel() == 0:
         return

@@ -2,9 +2,10 @@ r"""Negative log-likelihood and cross-entropy, written from scratch.
 
 ``cross_entropy`` is ``nll_loss`` applied to ``log_softmax(input)``, fused into one custom
 ``torch.autograd.Function``: for class-index targets the forward computes
-:math:`\mathrm{LSE}(z_n) - z_{n,y_n}` with :func:`lossbook.logsumexp` (no ``(N, C)`` matrix of
-log-probabilities is formed or saved), and the backward is the famous :math:`p - y` (softmax
-minus the target distribution), with class weights and label smoothing folded in:
+:math:`\mathrm{LSE}(z_n) - z_{n,y_n}` (no ``(N, C)`` matrix of log-probabilities is formed), and
+the backward is the famous :math:`p - y` (softmax minus the target distribution), written in
+place into the exponentials the forward computed anyway, with class weights and label
+smoothing folded in:
 
 * class-index target, no smoothing: :math:`\partial \ell_n/\partial z_n = w_{y_n}(p_n - e_{y_n})`
 * the smoothing term :math:`-\sum_c w_c \log p_{nc}`: :math:`\partial/\partial z_n = p_n \sum_c w_c - w`
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._kernels import blocks
 from ._reduction import check_reduction, reduce
 from ._validation import (
     check_class_indices,
@@ -33,7 +35,7 @@ from ._validation import (
     format_shape,
     warn_pitfall,
 )
-from .softmax import log_softmax, logsumexp
+from .softmax import _exp_sum, log_softmax
 
 __all__ = ["nll_loss", "cross_entropy"]
 
@@ -236,17 +238,22 @@ class _CrossEntropyIndex(torch.autograd.Function):
     Returns ``(nll, smooth)`` with ``nll_n = w_{y_n} (LSE(x_n) - x_{n,y_n}) = -w_{y_n} log p_{n,y_n}``
     and ``smooth_n = sum_c w_c (LSE(x_n) - x_{n,c}) = -sum_c w_c log p_{n,c}`` (both 0 where the
     target is ignored); ``smooth`` is empty when not requested. The caller reduces and mixes them,
-    as PyTorch does. Only the log-sum-exp of each row is needed, never the ``(N, C)`` matrix of
-    log-probabilities, so the forward pass reads the logits twice and writes nothing of their size.
+    as PyTorch does.
+
+    The forward needs only the log-sum-exp of each row. Computing it produces the exponentials
+    ``e = exp(x - max)``; when a gradient will be needed they are kept (one tensor the size of
+    the logits, as PyTorch keeps its log-probabilities), and the backward turns them, in place,
+    into the gradient ``p * coef - onehot`` with ``p = e / sum(e)``: one pass, no new tensor.
     """
 
     @staticmethod
-    def forward(ctx, x, safe, keep, weight, with_smooth):
+    def forward(ctx, x, safe, keep, weight, with_smooth, keep_e):
         acc = torch.promote_types(x.dtype, torch.float32)  # float16/bfloat16: float32 inside, as PyTorch
         xa = x if x.dtype == acc else x.to(acc)
-        lse = logsumexp(xa, dim=1, keepdim=True)
-        # a row with +inf (LSE = +inf) or of all -inf (LSE = -inf) has no log-softmax: NaN, as in PyTorch
-        lse = lse.masked_fill(lse.isinf(), float("nan"))
+        e, m, total = _exp_sum(xa, (1,), safe=False, keep=keep_e)  # e = exp(x - m), total = sum(e)
+        lse = total.log().add_(m)
+        # a row with +inf or of all -inf (m infinite: x - m is NaN) or with a NaN has no log-softmax:
+        # NaN, as in PyTorch
         w_y = keep.to(acc) if weight is None else weight.to(acc)[safe] * keep
         zero = torch.zeros((), dtype=acc, device=x.device)
         picked = xa.gather(1, safe.unsqueeze(1)).squeeze(1)
@@ -260,7 +267,8 @@ class _CrossEntropyIndex(torch.autograd.Function):
             smooth = torch.where(keep, smooth, zero).to(x.dtype)
         else:
             smooth = x.new_empty(0)
-        ctx.save_for_backward(x, lse, safe, keep, w_y, weight)
+        ctx.save_for_backward(x, m, total, safe, keep, w_y, weight)
+        ctx.e = e  # not saved_tensors: the first backward consumes it in place
         ctx.with_smooth = with_smooth
         if not with_smooth:
             ctx.mark_non_differentiable(smooth)
@@ -269,8 +277,8 @@ class _CrossEntropyIndex(torch.autograd.Function):
     @staticmethod
     @once_differentiable  # a second derivative raises instead of silently missing terms
     def backward(ctx, g_nll, g_smooth):
-        x, lse, safe, keep, w_y, weight = ctx.saved_tensors
-        acc = lse.dtype
+        x, m, total, safe, keep, w_y, weight = ctx.saved_tensors
+        acc = total.dtype
         zero = torch.zeros((), dtype=acc, device=x.device)
         # the NLL part: w_y (p - onehot(y));  row coefficient a = g * w_y, 0 where ignored
         a = torch.where(keep, g_nll.to(acc) * w_y, zero)
@@ -280,19 +288,25 @@ class _CrossEntropyIndex(torch.autograd.Function):
             b = torch.where(keep, g_smooth.to(acc), zero)
             total_w = x.shape[1] if weight is None else weight.to(acc).sum()
             coef = a + b * total_w
-        grad = torch.sub(x, lse).exp_().mul_(coef.unsqueeze(1))  # softmax, scaled per row
-        grad.scatter_add_(1, safe.unsqueeze(1), -a.unsqueeze(1))  # minus the one-hot target
+        e, ctx.e = ctx.e, None  # a second backward (retain_graph=True) recomputes it
+        if e is None:
+            e = _exp_sum(x.to(acc), (1,), safe=False, keep=True)[0]
+        scale, y, minus_a = coef.unsqueeze(1) / total, safe.unsqueeze(1), -a.unsqueeze(1)
+        for i in blocks(e, (1,)):  # block by block, so the scatter finds its block in the cache
+            e[i].mul_(scale[i]).scatter_add_(1, y[i], minus_a[i])  # p * coef = e * coef / sum(e), minus onehot
+        grad = e
         if ctx.with_smooth:
             b = b.unsqueeze(1)
             grad.sub_(b if weight is None else b * _class_view(weight.to(acc), x.dim()))
-        return grad.to(x.dtype), None, None, None, None
+        return grad.to(x.dtype), None, None, None, None, None
 
 
 def _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing):
     keep = t != ignore_index
     safe = t.masked_fill(~keep, 0)
     with_smooth = label_smoothing > 0
-    nll, smooth = _CrossEntropyIndex.apply(x, safe, keep, weight, with_smooth)
+    keep_e = x.requires_grad and torch.is_grad_enabled()  # keep the exponentials only for a backward
+    nll, smooth = _CrossEntropyIndex.apply(x, safe, keep, weight, with_smooth, keep_e)
     w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
     if reduction == "none":
         if not with_smooth:

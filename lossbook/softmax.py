@@ -66,36 +66,46 @@ def _prepare(input: Tensor, dtype, fn: str) -> Tensor:
     return input
 
 
-def _safe_max(x: Tensor, dim, keepdim: bool = True) -> Tensor:
-    """The max along ``dim``, with infinities replaced by 0.
-
-    Subtracting the max keeps every ``exp`` in [0, 1]; an infinite max cannot be subtracted
-    (inf - inf = NaN), and rows of all ``-inf`` or with a ``+inf`` entry are then handled by
-    plain IEEE arithmetic, exactly as in PyTorch's kernels.
-    """
-    m = x.amax(dim=dim, keepdim=keepdim)
-    return m.masked_fill_(m.isinf(), 0)
-
-
 # --------------------------------------------------------------------------------------------
 # log-sum-exp
+
+
+def _exp_sum(x: Tensor, dims: tuple[int, ...], *, safe: bool, keep: bool) -> tuple[Tensor | None, Tensor, Tensor]:
+    """``(e, m, total)``: the max-shifted exponentials of ``x`` and their sum along ``dims``.
+
+    ``m`` is the max along ``dims`` (kept as size-1 dimensions), ``e = exp(x - m)`` and
+    ``total = sum(e)``, so that ``LSE(x) = m + log(total)`` and ``softmax(x) = e / total``.
+    Subtracting the max keeps every ``exp`` in [0, 1]. An infinite max cannot be subtracted
+    (inf - inf = NaN): with ``safe`` it is replaced by 0, and rows of all ``-inf`` or with a
+    ``+inf`` entry are then handled by plain IEEE arithmetic (LSE = -inf or +inf, as
+    ``torch.logsumexp``); without it such rows give NaN (as a log-softmax does).
+
+    The work runs block by block; ``e`` is returned as a tensor the size of ``x`` only if
+    ``keep`` (for a backward that needs it), and otherwise lives one block at a time in a
+    scratch buffer.
+    """
+    kept = [1 if d in dims else n for d, n in enumerate(x.shape)]
+    if x.numel() == 0:  # an empty reduction: total 0, so log(total) = -inf, as in PyTorch
+        return (torch.empty_like(x) if keep else None), x.new_zeros(kept), x.new_zeros(kept)
+    m, total = x.new_empty(kept), x.new_empty(kept)
+    idx = blocks(x, dims)
+    e = torch.empty_like(x) if keep else None
+    buf = None if keep else scratch(x, idx)
+    for i in idx:
+        xb, mb = x[i], m[i]
+        torch.amax(xb, dim=dims, keepdim=True, out=mb)
+        if safe:
+            mb.masked_fill_(mb.isinf(), 0)
+        eb = exp_(torch.sub(xb, mb, out=e[i] if keep else fit(buf, xb)))  # every term in [0, 1]
+        torch.sum(eb, dim=dims, keepdim=True, out=total[i])
+    return e, m, total
 
 
 class _LogSumExp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
-        if x.numel() == 0:  # an empty reduction: log(0) = -inf, as in PyTorch
-            out_k = x.exp().sum(dim=dims, keepdim=True).log()
-        else:
-            out_k = x.new_empty([1 if d in dims else n for d, n in enumerate(x.shape)])
-            idx = blocks(x, dims)
-            buf = scratch(x, idx)
-            for i in idx:
-                xb, ob = x[i], out_k[i]
-                m = _safe_max(xb, dims)
-                e = exp_(torch.sub(xb, m, out=fit(buf, xb)))  # every term in [0, 1]
-                torch.sum(e, dim=dims, keepdim=True, out=ob)
-                ob.log_().add_(m)
+        _, m, total = _exp_sum(x, dims, safe=True, keep=False)
+        out_k = total.log_().add_(m)
         ctx.save_for_backward(x, out_k)
         ctx.dims, ctx.keepdim = dims, keepdim
         return out_k if keepdim else out_k.squeeze(dims)

@@ -400,3 +400,58 @@ def test_weight_requiring_grad_with_index_targets_is_refused_like_torch():
     with pytest.raises(ValueError, match=r"weight requires grad.*pass weight.detach\(\)"):
         lossbook.cross_entropy(x, t, weight=w)
     lossbook.cross_entropy(x, t, weight=w.detach())
+
+
+# --------------------------------------------------------------------------------------------
+# the backward consumes the forward's exponentials in place
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_second_backward_with_retain_graph_gives_the_same_gradient(label_smoothing):
+    x, t, _, w = _data((3, C, 4, 2))
+    t[0, 0, 0] = 9  # ignored
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    ours = lossbook.cross_entropy(xs[0], t, weight=w, ignore_index=9, label_smoothing=label_smoothing)
+    ref = F.cross_entropy(xs[1], t, weight=w, ignore_index=9, label_smoothing=label_smoothing)
+    for _ in range(3):  # the first backward uses the kept exponentials, the next ones recompute them
+        ours.backward(retain_graph=True)
+        ref.backward(retain_graph=True)
+        torch.testing.assert_close(xs[0].grad, xs[1].grad)
+
+
+def test_forward_without_gradient_keeps_no_logit_sized_tensor():
+    x, t, _, _ = _data((7, C))
+    from lossbook.cross_entropy import _CrossEntropyIndex
+
+    seen = []
+    forward = _CrossEntropyIndex.forward
+
+    def spy(ctx, *args):
+        out = forward(ctx, *args)
+        seen.append(ctx.e)
+        return out
+
+    _CrossEntropyIndex.forward = staticmethod(spy)
+    try:
+        with torch.no_grad():
+            lossbook.cross_entropy(x.clone().requires_grad_(), t)
+        lossbook.cross_entropy(x, t)  # x does not require grad
+        lossbook.cross_entropy(x.clone().requires_grad_(), t)
+    finally:
+        _CrossEntropyIndex.forward = staticmethod(forward)
+    assert seen[0] is None and seen[1] is None
+    assert seen[2] is not None and seen[2].shape == x.shape
+
+
+@pytest.mark.parametrize("shape", [(11, C), (4, C, 3, 2)], ids=str)
+def test_blocked_path_matches_torch(monkeypatch, shape):
+    from lossbook import _kernels
+
+    monkeypatch.setattr(_kernels, "BLOCK_BYTES", 8 * 7)  # blocks of about 7 float64 values
+    x, t, _, w = _data(shape)
+    assert len(_kernels.blocks(x, (1,))) > 1
+    for kw in ({}, {"weight": w, "label_smoothing": 0.1, "ignore_index": 2}):
+        assert_matches(lossbook.cross_entropy, F.cross_entropy, (x, t), kw)
+    x[1] = float("inf")
+    x[2, 0] = -float("inf")
+    assert_matches(lossbook.cross_entropy, F.cross_entropy, (x, t), {"reduction": "none"})
