@@ -46,9 +46,11 @@ def exp(x: Tensor, *, out: Tensor | None = None) -> Tensor:
     return torch.exp(x, out=out) if out is not None else torch.exp(x)
 
 
-def exp_(x: Tensor) -> Tensor:
-    """In-place :func:`exp`."""
-    return x.mul_(_LOG2E).exp2_() if _fast(x) else x.exp_()
+def exp_(x: Tensor, scale: float = 1.0) -> Tensor:
+    """In-place :func:`exp` of ``scale * x`` (``scale=-1`` gives ``exp(-x)`` in the same two passes)."""
+    if _fast(x):
+        return x.mul_(scale * _LOG2E).exp2_()
+    return (x if scale == 1 else x.mul_(scale)).exp_()
 
 
 BLOCK_BYTES = 4 << 20

@@ -6,7 +6,8 @@ carry the numerically delicate parts:
 * :class:`_Softplus`, :math:`\mathrm{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})`, whose
   gradient :math:`\sigma(x)` is exact everywhere (the composite of ``max`` and ``abs`` would
   get the kink at 0 wrong);
-* :class:`_BCEWithLogits`, the fused per-element BCE-with-logits with its hand-derived backward
+* :class:`_BCEWithLogits`, BCE-with-logits fused with its reduction (computed block by block,
+  see ``lossbook._reduction.reduce_elementwise``), with its hand-derived backward
   :math:`\partial\ell/\partial x = w\,[(1 - y) - l_w\,\sigma(-x)]` where
   :math:`l_w = 1 + (p_w - 1)\,y`.
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._reduction import check_reduction, reduce
+from ._kernels import exp_
+from ._reduction import check_reduction, reduce, reduce_elementwise, reduction_grad
 from ._validation import (
     check_broadcastable,
     check_class_indices,
@@ -32,7 +34,7 @@ from ._validation import (
     format_shape,
     warn_pitfall,
 )
-from .softmax import log_softmax
+from .cross_entropy import _nll_of_softmax
 
 __all__ = [
     "binary_cross_entropy",
@@ -59,7 +61,7 @@ _EPS = 1e-12  # PyTorch's floor on p(1 - p) in the gradient of binary_cross_entr
 
 def _softplus_fwd(x: Tensor) -> Tensor:
     """log(1 + e^x) without overflow: max(x, 0) + log1p(exp(-|x|))."""
-    return x.clamp_min(0).add_(x.abs().neg_().exp_().log1p_())
+    return x.clamp_min(0).add_(exp_(x.abs(), -1).log1p_())
 
 
 class _Softplus(torch.autograd.Function):
@@ -95,42 +97,53 @@ class _SoftMargin(torch.autograd.Function):
 
 
 class _BCEWithLogits(torch.autograd.Function):
-    """Per-element w * [(1 - y) x + l_w softplus(-x)], l_w = 1 + (p_w - 1) y; weights not differentiable."""
+    """w * [(1 - y) x + l_w softplus(-x)], l_w = 1 + (p_w - 1) y, reduced; weights not differentiable.
+
+    The reduction is fused into the forward (``reduce_elementwise``: block by block, no loss
+    tensor of the input's size for 'mean' and 'sum'), and the backward scales the gradient by
+    ``reduction_grad``, as PyTorch's own kernel does.
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None) -> Tensor:
-        log1p_exp = x.abs().neg_().exp_().log1p_()  # log(1 + e^{-|x|})
-        if pos_weight is None:
-            # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
-            loss = log1p_exp.add_(x.clamp_min(0)).addcmul_(x, y, value=-1)
-        else:
-            lw = (pos_weight - 1).mul(y).add_(1)
-            sp = log1p_exp.add_(x.clamp_max(0).neg_())  # softplus(-x) = max(-x, 0) + log(1 + e^{-|x|})
-            loss = sp.mul_(lw).add_(x).addcmul_(x, y, value=-1)
-        if weight is not None:
-            loss = loss.mul_(weight)
+    def forward(ctx, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
+                reduction: str) -> Tensor:
+        def fill(out, xb, yb, wb, pwb):  # the loss of one block of a few megabytes, into out
+            exp_(torch.abs(xb, out=out), -1).log1p_()  # log(1 + e^{-|x|})
+            if pwb is None:
+                # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
+                out.add_(xb.clamp_min(0)).addcmul_(xb, yb, value=-1)
+            else:
+                # (1 - y) x + l_w softplus(-x), softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
+                l_w = torch.mul(yb, pwb).sub_(yb).add_(1)  # 1 + (p_w - 1) y
+                out.sub_(xb.clamp_max(0)).mul_(l_w).add_(xb).addcmul_(xb, yb, value=-1)
+            if wb is not None:
+                out.mul_(wb)
+
         ctx.save_for_backward(x, y, weight, pos_weight)
-        return loss
+        ctx.reduction = reduction
+        return reduce_elementwise(fill, x, (y, weight, pos_weight), reduction)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, y, weight, pos_weight = ctx.saved_tensors
+        grad = reduction_grad(grad, ctx.reduction, x.numel())
         gx = gy = None
         if weight is not None:
             grad = grad * weight
+        differentiable = torch.is_grad_enabled()  # double backward: no in-place steps
         if ctx.needs_input_grad[0]:
             s = torch.sigmoid(x)
             if pos_weight is None:  # (1 - y) - sigma(-x) = sigma(x) - y
-                gx = s - y
+                gx = s - y if differentiable else s.sub_(y)
             else:  # (1 - y) - l_w sigma(-x) = sigma(x) - y (p_w - (p_w - 1) sigma(x))
                 gx = s - (s * (1 - pos_weight)).add_(pos_weight).mul_(y)
-            gx = gx * grad if torch.is_grad_enabled() else gx.mul_(grad)
+            gx = gx * grad if differentiable else gx.mul_(grad)
         if ctx.needs_input_grad[1]:
             gy = -x
             if pos_weight is not None:
                 gy = gy + (pos_weight - 1) * _softplus_fwd(-x)
             gy = gy * grad
-        return gx, gy, None, None
+        return gx, gy, None, None, None
 
 
 class _BCE(torch.autograd.Function):
@@ -295,7 +308,7 @@ def binary_cross_entropy_with_logits(
     target = target.to(input.dtype)
     weight = None if weight is None else weight.to(input.dtype)
     pos_weight = None if pos_weight is None else pos_weight.to(input.dtype)
-    return reduce(_BCEWithLogits.apply(input, target, weight, pos_weight), reduction)
+    return _BCEWithLogits.apply(input, target, weight, pos_weight, reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,27 +619,6 @@ def hinge_embedding_loss(
 # focal losses
 
 
-class _LogSoftmaxAt(torch.autograd.Function):
-    """log p_t = log_softmax(x, dim=1) at the target class, with the backward g (onehot - p).
-
-    Only one (N,) value per sample leaves this Function, so the focal factor and the weights are
-    ordinary autograd on small tensors, and the (N, C) backward is one pass.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor) -> Tensor:
-        logp = log_softmax(x, dim=1)
-        ctx.save_for_backward(logp, t)
-        return logp.gather(1, t).squeeze(1)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        logp, t = ctx.saved_tensors
-        g = grad.unsqueeze(1)
-        gx = logp.exp().mul_(-g).scatter_add_(1, t, g)  # d log p_t / dx = onehot(t) - softmax(x)
-        return gx, None
-
-
 def sigmoid_focal_loss(
     inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2, reduction: str = "none"
 ) -> Tensor:
@@ -670,7 +662,7 @@ def sigmoid_focal_loss(
     if alpha > 1:
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
-    ce = _BCEWithLogits.apply(inputs, targets, None, None)
+    ce = _BCEWithLogits.apply(inputs, targets, None, None, "none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * ((1 - p_t) ** gamma)
     if alpha >= 0:
@@ -757,8 +749,8 @@ def focal_loss(
                                  f"{name} must have shape ({C},)")
     valid = t != ignore_index
     t_safe = t.masked_fill(~valid, 0).unsqueeze(1)
-    logpt = _LogSoftmaxAt.apply(x, t_safe)
-    loss = -logpt
+    loss, _ = _nll_of_softmax(x, t_safe.squeeze(1), valid)  # -log p_t (0 where ignored), fused backward
+    logpt = -loss
     if gamma != 0:
         # 1 - p_t as -expm1(log p_t): exact even when p_t is close to 1. Where p_t is exactly 1 the
         # factor is 0; computing it from a safe base keeps pow's gradient (inf for gamma < 1) out

@@ -301,12 +301,23 @@ class _CrossEntropyIndex(torch.autograd.Function):
         return grad.to(x.dtype), None, None, None, None, None
 
 
+def _nll_of_softmax(x: Tensor, safe: Tensor, keep: Tensor, weight: Tensor | None = None,
+                    with_smooth: bool = False) -> tuple[Tensor, Tensor]:
+    """``(nll, smooth)`` of :class:`_CrossEntropyIndex` for logits ``x`` (classes along dim 1).
+
+    ``nll = -w_y log softmax(x)[y]`` at the class indices ``safe`` (0 where ``keep`` is False),
+    with the fused ``p - onehot`` backward; the focal loss builds on it too. The forward keeps
+    its exponentials for the backward only when a gradient can be asked for.
+    """
+    keep_e = x.requires_grad and torch.is_grad_enabled()
+    return _CrossEntropyIndex.apply(x, safe, keep, weight, with_smooth, keep_e)
+
+
 def _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing):
     keep = t != ignore_index
     safe = t.masked_fill(~keep, 0)
     with_smooth = label_smoothing > 0
-    keep_e = x.requires_grad and torch.is_grad_enabled()  # keep the exponentials only for a backward
-    nll, smooth = _CrossEntropyIndex.apply(x, safe, keep, weight, with_smooth, keep_e)
+    nll, smooth = _nll_of_softmax(x, safe, keep, weight, with_smooth)
     w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
     if reduction == "none":
         if not with_smooth:

@@ -163,6 +163,31 @@ def test_bce_logits_gradcheck():
     assert torch.autograd.gradgradcheck(lambda a: lossbook.binary_cross_entropy_with_logits(a, y.detach()), (x,))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_logits_gradcheck_fused_reductions(reduction):
+    """The reduction is fused into the Function: the target's gradient goes through it too."""
+    x = randn(3, 4, seed=5).requires_grad_()
+    y = rand(3, 4, seed=6).requires_grad_()
+    pw, w = rand(4, seed=7) * 3, rand(3, 1, seed=8)
+    for kw in ({}, {"weight": w, "pos_weight": pw}):
+        assert torch.autograd.gradcheck(
+            lambda a, b, kw=kw: lossbook.binary_cross_entropy_with_logits(a, b, reduction=reduction, **kw), (x, y))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_logits_blocked_path(monkeypatch, reduction):
+    """Large inputs are computed block by block; force blocks of about 10 values (ragged last one)."""
+    from lossbook import _kernels
+
+    monkeypatch.setattr(_kernels, "BLOCK_BYTES", 8 * 10)
+    x = randn(13, 5, seed=1, scale=3)
+    y = (rand(13, 5, seed=2) > 0.7).to(D)
+    assert len(_kernels.blocks(x, ())) > 1
+    for kw in ({}, {"weight": rand(5, seed=3)}, {"pos_weight": rand(1, 5, seed=4) * 4, "weight": rand(13, 1, seed=5)}):
+        assert_matches(lossbook.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, (x, y),
+                       {"reduction": reduction, **kw})
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-7), (torch.float32, 1e-5), (torch.float16, 2e-3)])
 def test_bce_logits_extreme_logits(dtype, tol):
     x = torch.tensor([-1e4, -200.0, -100.0, -17.0, 0.0, 17.0, 30.0, 100.0, 1e4], dtype=dtype)

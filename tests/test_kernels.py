@@ -86,3 +86,11 @@ def test_scratch_and_fit():
     assert K.fit(buf, x[idx[1]]).shape == (2, 10)
     assert K.fit(buf, x[idx[0]]) is buf
     assert K.scratch(x, idx, dtype=torch.float64).dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_exp_with_a_scale(dtype):
+    x = torch.linspace(0, 30, 1001, dtype=torch.float64).to(dtype)
+    rtol = 34 * torch.finfo(dtype).eps  # |x| + 4 ulps, as above
+    for scale in (-1.0, 0.5, 1.0):
+        torch.testing.assert_close(K.exp_(x.clone(), scale), torch.exp(scale * x), rtol=rtol, atol=1e-30)
