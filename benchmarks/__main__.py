@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--filter", default="", help="only rows whose chapter or name contains this text")
     p.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
-    p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best median is kept")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best median is kept")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     a = p.parse_args(argv)

@@ -75,7 +75,7 @@ def time_fwd_bwd(fn: Callable, args: tuple, kwargs: dict, *, min_run_time: float
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def run(rows: list[Bench], *, device: torch.device, min_run_time: float = 1.0, rounds: int = 2,
+def run(rows: list[Bench], *, device: torch.device, min_run_time: float = 1.0, rounds: int = 3,
         log: Callable[[str], None] = print) -> list[dict]:
     """Time every row, alternating lossbook and reference ``rounds`` times; keep the best median."""
     results = []
