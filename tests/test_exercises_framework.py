@@ -123,3 +123,55 @@ def test_value_exercise_accepts_its_value_only(ex):
     assert check(ex.id, value, quiet=True)
     wrong = torch.as_tensor(value, dtype=torch.float64) * 1.1 + 0.1
     assert not check(ex.id, wrong.tolist() if wrong.dim() else wrong.item(), quiet=True)
+
+
+# ------------------------------------------------------------------ choice exercises
+
+CHOICE_EXERCISES = [e for e in EXERCISES if e.kind == "choice"]
+
+
+@pytest.fixture
+def choice_exercise():
+    from lossbook.exercises import ChoiceExercise, Option, register
+    from lossbook.exercises._core import _REGISTRY
+
+    ex = register(ChoiceExercise(
+        id="test-choice", title="Which is larger?",
+        options={"a": Option("MSE", "right: the square of 3 is 9"), "b": Option("L1", "no: |3| = 3 < 9")},
+        answer="a", hint="square the error"))
+    yield ex
+    del _REGISTRY["test-choice"]
+
+
+def test_choice_right_answer_explains(choice_exercise, capsys):
+    r = check("test-choice", " (A) ")
+    assert r and r.passed == r.total == 1
+    assert "the square of 3 is 9" in capsys.readouterr().out
+
+
+def test_choice_wrong_answer_gets_its_own_explanation(choice_exercise):
+    r = check("test-choice", "b", quiet=True)
+    assert not r and "|3| = 3 < 9" in r.report and "hint: square the error" in r.report
+
+
+@pytest.mark.parametrize("bad", [None, ..., "z", 1, ["a"]])
+def test_choice_bad_answers_are_reported_not_raised(choice_exercise, bad):
+    r = check("test-choice", bad, quiet=True)
+    assert not r and "'a', 'b'" in r.report
+
+
+def test_choice_exercise_must_name_a_real_answer():
+    from lossbook.exercises import ChoiceExercise, Option
+
+    with pytest.raises(ValueError, match="not one of the options"):
+        ChoiceExercise(id="x", title="x", options={"a": Option("A", "."), "b": Option("B", ".")}, answer="c")
+
+
+@pytest.mark.parametrize("ex", CHOICE_EXERCISES, ids=lambda e: e.id)
+def test_registered_choice_exercise_accepts_only_its_answer(ex):
+    assert check(ex.id, ex.answer, quiet=True)
+    for key, option in ex.options.items():
+        assert option.why.strip(), f"{ex.id}: option {key} needs an explanation"
+        if key != ex.answer:
+            r = check(ex.id, key, quiet=True)
+            assert not r and option.why in r.report

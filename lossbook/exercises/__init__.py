@@ -6,9 +6,10 @@ imported (and so registered) here.
 import importlib
 import pkgutil
 
-from ._core import Case, CheckResult, Exercise, check, get, randn, register, registry
+from ._core import Case, CheckResult, ChoiceExercise, Exercise, Option, check, get, randn, register, registry
 
-__all__ = ["Case", "CheckResult", "Exercise", "check", "get", "randn", "register", "registry"]
+__all__ = ["Case", "CheckResult", "ChoiceExercise", "Exercise", "Option", "check", "get", "randn", "register",
+           "registry"]
 
 
 

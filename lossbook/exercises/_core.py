@@ -3,7 +3,12 @@
 An :class:`Exercise` is either a *function* exercise (the reader writes a function; it is run
 on hidden cases — random shapes, options, edge cases — and compared with lossbook's reference
 in value, shape, dtype, NaN/inf pattern and gradient) or a *value* exercise (the reader
-computes a number; it is compared with the value lossbook computes).
+computes a number; it is compared with the value lossbook computes). A function exercise whose
+starter code is a short loss with a planted mistake has ``style="find-the-bug"``.
+
+A :class:`ChoiceExercise` asks the reader to pick one option — *which loss and why*, or
+*predict, then run* (``style="predict"``: the reader commits to a prediction before a cell
+reveals it). Every option carries its own explanation, so a wrong pick is told why it is wrong.
 
 :func:`check` never raises because of the reader's answer: exceptions, wrong shapes, NaNs,
 detached outputs and missing gradients are all reported in a short text, and the returned
@@ -22,7 +27,8 @@ from torch import Tensor
 
 from ..testing import compare
 
-__all__ = ["Case", "Exercise", "CheckResult", "register", "check", "get", "registry", "randn"]
+__all__ = ["Case", "Exercise", "Option", "ChoiceExercise", "CheckResult", "register", "check", "get", "registry",
+           "randn"]
 
 
 @dataclass
@@ -63,16 +69,58 @@ class Exercise:
     rtol: float = 1e-6
     atol: float = 1e-8
     seed: int = 1234
+    style: str = "implement"  # or "find-the-bug": the starter is a loss with a planted mistake to fix
 
     @property
     def kind(self) -> str:
         return "value" if self.cases is None else "function"
 
 
-_REGISTRY: dict[str, Exercise] = {}
+@dataclass
+class Option:
+    """One answer of a :class:`ChoiceExercise` and why it is right or wrong (shown when picked)."""
+
+    text: str
+    why: str
 
 
-def register(exercise: Exercise) -> Exercise:
+@dataclass
+class ChoiceExercise:
+    """A multiple-choice exercise: *which loss and why*, or *predict, then run*.
+
+    Args:
+        id: the name readers pass to :func:`check`.
+        title: one line, shown in reports.
+        options: ``{"a": Option(text, why), "b": ...}``; every option, right or wrong, explains itself.
+        answer: the key of the right option.
+        hint: shown with a wrong pick, before the explanation of why it is wrong.
+        style: ``"choice"`` (which loss and why) or ``"predict"`` (commit to a prediction, then run).
+
+    The reader answers with the option's key: ``check("rank-which-loss", "b")``.
+    """
+
+    id: str
+    title: str
+    options: dict[str, Option]
+    answer: str
+    hint: str = ""
+    style: str = "choice"
+
+    kind = "choice"
+
+    def __post_init__(self) -> None:
+        if self.answer not in self.options:
+            raise ValueError(f"{self.id}: the answer {self.answer!r} is not one of the options {sorted(self.options)}")
+        if len(self.options) < 2:
+            raise ValueError(f"{self.id}: a choice exercise needs at least two options")
+        if self.style not in ("choice", "predict"):
+            raise ValueError(f"{self.id}: style must be 'choice' or 'predict', got {self.style!r}")
+
+
+_REGISTRY: dict[str, Exercise | ChoiceExercise] = {}
+
+
+def register(exercise: Exercise | ChoiceExercise) -> Exercise | ChoiceExercise:
     """Add an exercise to the registry (ids are unique)."""
     if exercise.id in _REGISTRY:
         raise ValueError(f"an exercise with id {exercise.id!r} is already registered")
@@ -217,6 +265,22 @@ def _run_case(ex: Exercise, fn: Callable, case: Case, gen: torch.Generator) -> s
     return None
 
 
+def _check_choice(ex: ChoiceExercise, answer: Any) -> tuple[str | None, str | None]:
+    """``(problem, explanation)``: problem is None for the right key; explanation is the picked option's."""
+    keys = ", ".join(repr(k) for k in ex.options)
+    if answer is None or answer is Ellipsis:
+        return f"not answered yet: replace the placeholder with one of {keys}", None
+    if not isinstance(answer, str):
+        return f"answer with the key of an option as a string, one of {keys}; got {_fmt(answer)}", None
+    key = answer.strip().strip("()").strip().lower()
+    if key not in ex.options:
+        return f"{answer!r} is not an option; answer with one of {keys}", None
+    why = ex.options[key].why
+    if key != ex.answer:
+        return f"({key}) is not right: {why}", why
+    return None, why
+
+
 # --------------------------------------------------------------------------------------------
 # the public entry point
 
@@ -226,7 +290,8 @@ def check(exercise_id: str, answer: Any, *, quiet: bool = False) -> CheckResult:
 
     Args:
         exercise_id: the id shown in the exercise, e.g. ``"softmax-logsumexp"``.
-        answer: a function (function exercises) or a number / list / tensor (value exercises).
+        answer: a function (function exercises), a number / list / tensor (value exercises), or
+            the key of an option, e.g. ``"b"`` (choice exercises).
         quiet: do not print the report (it is still in ``result.report``).
 
     Returns:
@@ -247,7 +312,18 @@ def check(exercise_id: str, answer: Any, *, quiet: bool = False) -> CheckResult:
         return result
 
     lines.append(f"{ex.title} [{ex.id}]")
-    if ex.kind == "value":
+    if ex.kind == "choice":
+        total = 1
+        problem, explanation = _check_choice(ex, answer)
+        passed = 0 if problem else 1
+        if problem:
+            failures.append(problem)
+            lines.append(f"  ✘ {problem}")
+            if explanation is not None and ex.hint:
+                lines.append(f"  hint: {ex.hint}")
+        else:
+            lines.append(f"  ✔ ({ex.answer}) is right: {explanation}")
+    elif ex.kind == "value":
         total = 1
         expected = ex.reference()
         if answer is None or answer is Ellipsis:
