@@ -131,19 +131,71 @@ def single_cpu_thread():
         torch.set_num_threads(threads)
 
 
+class _RunSummary:
+    """What :func:`progress` returns in a book build: no bar, one line per run when it ends.
+
+    It iterates like a tqdm bar and accepts the calls the book makes on one (``set_postfix``,
+    ``set_description``, ``update``, ``close``), so a notebook needs no second code path.
+    """
+
+    def __init__(self, iterable=None, desc: str | None = None, total: int | None = None, **_ignored):
+        self.iterable, self.desc, self.postfix, self.n = iterable, desc, "", 0
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self._closed = False
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.n += 1
+        self.close()
+
+    def __len__(self) -> int:
+        return self.total or 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        self.desc = desc
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        items = {**(ordered_dict or {}), **kwargs}
+        self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        name = f"{self.desc}: " if self.desc else ""
+        tail = f" ({self.postfix})" if self.postfix else ""
+        print(f"{name}{self.n} steps{tail}")
+
+
 def progress(iterable=None, **kwargs):
     """A ``tqdm`` progress bar for the book's training loops.
 
     In Jupyter with ``ipywidgets`` installed (Colab, most JupyterLab set-ups) it is tqdm's widget
     bar; otherwise it is tqdm's text bar, without the ``IProgress not found`` warning that
-    ``tqdm.auto`` prints when ``ipywidgets`` is missing (as when the book is built). Text bars
-    refresh at most once a second (``mininterval=1``), so a page built from a notebook keeps a
-    few lines of progress, not hundreds. Keyword arguments go to ``tqdm``.
+    ``tqdm.auto`` prints when ``ipywidgets`` is missing. Keyword arguments go to ``tqdm``.
+
+    When the book is built (``scripts/book.sh`` and ``scripts/test.sh`` set
+    ``LOSSBOOK_PROGRESS=summary``), a bar would land in the page as frozen debris after the
+    results it preceded; there each run prints one line when it ends instead: its description,
+    its number of steps and its last ``set_postfix`` values.
 
     Example:
         >>> for step in progress(range(3), desc="train"):
         ...     pass
     """
+    if os.environ.get("LOSSBOOK_PROGRESS") == "summary":
+        return _RunSummary(iterable, **kwargs)
+
     import importlib.util
 
     if importlib.util.find_spec("ipywidgets") is not None:

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 bash scripts/install.sh
+# Training loops print one summary line per run instead of a progress bar (lossbook.utils.progress).
+export LOSSBOOK_PROGRESS=summary
 "$PY" -c "from jupyter_book.cli.main import main; main()" build . -W -n --keep-going
 echo
 echo "The book is at: file://$PWD/_build/html/index.html"

@@ -9,10 +9,16 @@ PY=${PYTHON:-python3}
 
 if ! "$PY" -c "import torch" 2>/dev/null; then
   # 2.13.0 is the CPU build this project is developed and tested with.
+  echo "installing torch 2.13.0 (a large download on a machine that has no copy of it)"
   "$PY" -m pip install --quiet "torch==2.13.0"
 fi
+echo "installing requirements.txt (Jupyter Book, the test tools, the peer libraries; minutes on a first run)"
 "$PY" -m pip install --quiet -r requirements.txt
 "$PY" -m pip install --quiet --no-deps -e .
-"$PY" -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+# The notebooks name the kernel `python3`. ipykernel's wheel installs one into this environment;
+# register one (in this environment only, never over a kernel of the user's) only if none is found.
+if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -qw python3; then
+  "$PY" -m ipykernel install --sys-prefix --name python3 >/dev/null
+fi
 
 "$PY" -c "import torch, lossbook; print(f'torch {torch.__version__}, lossbook {lossbook.__version__}: installed')"

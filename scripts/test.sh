@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 # (no MPLBACKEND here: notebook kernels would inherit it and lose their inline figures)
 export PYTHONHASHSEED=0
+# Training loops print one summary line per run instead of a progress bar (lossbook.utils.progress).
+export LOSSBOOK_PROGRESS=summary
 bash scripts/install.sh
 bash scripts/install_browser.sh
 
@@ -16,8 +18,10 @@ echo "== ruff"
 "$PY" -m ruff check lossbook tests benchmarks book/_ext scripts
 
 echo "== the book: a fresh build (cache cleared, every notebook executed, warnings are errors)"
-rm -rf _build/.jupyter_cache
-"$PY" -c "from jupyter_book.cli.main import main; main()" build . -W -n --keep-going
+# Both caches go: with only the execution cache cleared, Sphinx's doctrees still say every page is
+# current, no notebook runs and -W checks nothing. --all rebuilds every page.
+rm -rf _build/.jupyter_cache _build/.doctrees
+"$PY" -c "from jupyter_book.cli.main import main; main()" build . -W -n --keep-going --all
 built=$(date +%s)
 echo "== book built in $(( built - start )) s"
 

@@ -104,3 +104,13 @@ def test_exercises_in_the_book_exist_and_every_exercise_is_used():
     known = set(registry())
     assert used <= known, f"notebooks check unknown exercises: {sorted(used - known)}"
     assert known <= used, f"exercises no notebook uses: {sorted(known - used)}"
+
+
+def test_readme_usage_snippet_runs(capsys):
+    """The README's "Using the package" example is run as a new user would paste it."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"## Using the package\n\n```python\n(.*?)```", text, re.S)
+    assert m, "README.md lost its 'Using the package' code block"
+    exec(compile(m.group(1), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "✔ all" in out and "cases passed" in out, out

@@ -257,12 +257,28 @@ def test_single_cpu_thread_restores_the_setting():
     assert torch.get_num_threads() == before
 
 
-def test_progress_is_a_tqdm_bar_without_warnings(capsys):
+def test_progress_is_a_tqdm_bar_without_warnings(capsys, monkeypatch):
+    monkeypatch.delenv("LOSSBOOK_PROGRESS", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bar = lossbook.utils.progress(range(5), desc="train")
         assert list(bar) == [0, 1, 2, 3, 4]
     assert "train" in capsys.readouterr().err
+
+
+def test_progress_in_a_book_build_prints_one_summary_line_per_run(capsys, monkeypatch):
+    monkeypatch.setenv("LOSSBOOK_PROGRESS", "summary")
+    bar = lossbook.utils.progress(range(4), desc="train", mininterval=1)
+    seen = []
+    for i in bar:
+        seen.append(i)
+        bar.set_postfix(loss=f"{1 / (i + 1):.3f}", refresh=False)
+    assert seen == [0, 1, 2, 3]
+    out = capsys.readouterr()
+    assert out.out == "train: 4 steps (loss=0.250)\n" and out.err == ""  # no bar debris
+    with lossbook.utils.progress(total=3, desc="manual") as manual:
+        manual.update(3)
+    assert capsys.readouterr().out == "manual: 3 steps\n"
 
 
 def test_silenced_calls_without_warnings():
