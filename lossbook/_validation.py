@@ -6,6 +6,8 @@ instead of a broadcasting surprise or a silent wrong number later on (CONVENTION
 """
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Iterable
 
@@ -38,8 +40,20 @@ class PitfallWarning(UserWarning):
     """
 
 
-def warn_pitfall(message: str, *, stacklevel: int = 3) -> None:
-    """Emit a :class:`PitfallWarning` pointing at the caller of the loss function."""
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_pitfall(message: str, *, stacklevel: int | None = None) -> None:
+    """Emit a :class:`PitfallWarning` pointing at the learner's line that called lossbook.
+
+    The warning's file and line are those of the first frame outside the ``lossbook`` package
+    (however deep inside lossbook the check runs), so the message names the reader's own call.
+    An explicit ``stacklevel`` overrides that.
+    """
+    if stacklevel is None:
+        frame, stacklevel = sys._getframe(1), 2
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+            frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(message, PitfallWarning, stacklevel=stacklevel)
 
 

@@ -175,8 +175,31 @@ def _warn_infeasible(il: Tensor, tl: Tensor, need: Tensor) -> None:
         warn_pitfall(
             f"CTC target cannot be aligned to its input for {shown}{more}: a target needs at least "
             f"target_length + adjacent repeats frames (a blank must separate repeated labels); "
-            f"the loss of these samples is inf (0 with zero_infinity=True, which hides them)",
-            stacklevel=4,
+            f"the loss of these samples is inf (0 with zero_infinity=True, which hides them)"
+        )
+
+
+def _warn_if_not_log_probs(lp: Tensor) -> None:
+    """PitfallWarning when a few frames of ``(T, N, C)`` ``log_probs`` are not log-probabilities.
+
+    Raw logits or probabilities give a finite loss that can even be negative, with no error.
+    """
+    rows = lp[:16, :4].reshape(-1, lp.shape[-1]).detach()
+    if rows.numel() == 0 or torch.compiler.is_compiling():
+        return
+    if bool((rows > 1e-6).any()):
+        warn_pitfall(
+            "ctc_loss got positive values in log_probs, so they are not log-probabilities (those are <= 0): "
+            "raw logits or probabilities were passed, and the loss can even come out negative; apply "
+            "lossbook.log_softmax(logits, dim=-1) first"
+        )
+        return
+    total = rows.exp().sum(-1)
+    bad = (total - 1).abs() > 1e-2
+    if bool(bad.any()):
+        warn_pitfall(
+            f"ctc_loss got frames whose exp() sums to {total[bad][0].item():.4g}, not 1, so log_probs are not "
+            f"log-normalised over the classes; apply lossbook.log_softmax(logits, dim=-1) first"
         )
 
 
@@ -462,13 +485,15 @@ def ctc_loss(
     gradient, which PyTorch defines as :math:`p_t(c) - \gamma_t(c)` (the gradient with respect
     to the logits of a ``log_softmax``) rather than the derivative with respect to
     ``log_probs``; the two agree once propagated through ``log_softmax``. Unlike PyTorch, a
-    blank inside a target is a ``ValueError``, and a target too long for its input (fewer than
-    ``L + repeats`` frames) emits a :class:`lossbook.PitfallWarning`.
+    blank inside a target is a ``ValueError``; a target too long for its input (fewer than
+    ``L + repeats`` frames) and ``log_probs`` that are not log-probabilities (raw logits or
+    probabilities, which give a finite, even negative, loss) emit a :class:`lossbook.PitfallWarning`.
 
     Chapter: ctc
     """
     check_reduction(reduction)
     lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
+    _warn_if_not_log_probs(lp)
     _warn_infeasible(il, tl, tl + _repeats(padded, tl))
     loss = _CTCLoss.apply(lp, padded, il, tl, blank, bool(zero_infinity))
     if reduction == "mean":

@@ -293,3 +293,15 @@ def test_silenced_calls_without_warnings():
         assert silenced(noisy)(1) == 2
     with pytest.warns(UserWarning):
         noisy(1)
+
+
+def test_pitfall_warnings_point_at_the_callers_line():
+    """A PitfallWarning names the learner's file and line, not lossbook's internals."""
+    logits = torch.tensor([[5.0, -3.0, 2.0]])
+    with pytest.warns(lossbook.PitfallWarning) as record:
+        lossbook.nll_loss(logits, torch.tensor([0]))  # raw logits where log-probabilities belong
+    assert record[0].filename == __file__
+    log_probs = torch.randn(2, 1, 3).log_softmax(2)
+    with pytest.warns(lossbook.PitfallWarning) as record:  # a target too long for its input
+        lossbook.ctc_loss(log_probs, torch.tensor([[1, 1, 2]]), torch.tensor([2]), torch.tensor([3]))
+    assert record[0].filename == __file__

@@ -430,3 +430,17 @@ def test_forward_only_and_training_sweeps_agree():
     plain = ctc_loss(*args, reduction="none")
     trained = ctc_loss(args[0].clone().requires_grad_(), *args[1:], reduction="none")
     assert torch.equal(plain, trained.detach())
+
+
+@pytest.mark.parametrize("kind", ["logits", "probabilities", "unnormalised"])
+def test_not_log_probabilities_warn(kind):
+    """Raw logits or probabilities give a finite (even negative) CTC loss: a PitfallWarning says why."""
+    logits = torch.randn(6, 2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 3
+    fed = {"logits": logits, "probabilities": logits.softmax(-1),
+           "unnormalised": logits.log_softmax(-1) - 1.0}[kind]
+    targets, il, tl = torch.tensor([[1, 2], [3, 1]]), torch.tensor([6, 6]), torch.tensor([2, 2])
+    with pytest.warns(lossbook.PitfallWarning, match="log_softmax"):
+        lossbook.ctc_loss(fed, targets, il, tl)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lossbook.ctc_loss(logits.log_softmax(-1), targets, il, tl)  # proper log-probabilities: silent
