@@ -114,3 +114,16 @@ def test_readme_usage_snippet_runs(capsys):
     exec(compile(m.group(1), "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "✔ all" in out and "cases passed" in out, out
+
+
+def test_chapters_are_numbered_and_their_index_pages_use_rubrics():
+    """Equations, figures and exercises are numbered per chapter ("Exercise 2.3"): the chapter parts
+    of the TOC are numbered, and a chapter's index page has rubrics, not numbered section headings,
+    so that its first section is N.1 rather than N.6 after "What you will learn", "References"..."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        if part["caption"] != "Reference":
+            assert part.get("numbered") is True, f"TOC part {part['caption']!r} must be numbered: true"
+    headed = [str(p.relative_to(ROOT)) for p in sorted(BOOK.glob("*/index.md"))
+              if re.search(r"^#{2,6} ", p.read_text(), flags=re.M)]
+    assert not headed, f"chapter index pages with section headings (use ```{{rubric}} Title``` instead): {headed}"
