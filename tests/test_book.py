@@ -127,3 +127,34 @@ def test_chapters_are_numbered_and_their_index_pages_use_rubrics():
     headed = [str(p.relative_to(ROOT)) for p in sorted(BOOK.glob("*/index.md"))
               if re.search(r"^#{2,6} ", p.read_text(), flags=re.M)]
     assert not headed, f"chapter index pages with section headings (use ```{{rubric}} Title``` instead): {headed}"
+
+
+def _fenced_directive_problems(markdown: str) -> list[str]:
+    """Directives (```{name}) whose body holds a code fence as long as their own: it closes them early."""
+    problems, lines = [], markdown.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(`{3,})\{([\w-]+)\}", line)
+        if not m:
+            continue
+        fence = m.group(1)
+        for inner in lines[i + 1:]:
+            if re.match(r"^`{3,}\s*$", inner) and len(inner.strip()) >= len(fence):
+                break  # the directive's own closing fence
+            if re.match(r"^`{3,}\S", inner) and len(re.match(r"^`+", inner).group(0)) >= len(fence):
+                problems.append(f"{{{m.group(2)}}} opened with {fence} holds the fence {inner.strip()!r}: "
+                                f"open the directive with a longer fence (````{{{m.group(2)}}})")
+                break
+    return problems
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_directives_are_not_closed_early_by_an_inner_code_fence(nb: Path):
+    cells = json.loads(nb.read_text())["cells"]
+    problems = [p for c in cells if c["cell_type"] == "markdown" for p in _fenced_directive_problems("".join(c["source"]))]
+    assert not problems, f"{nb.name}: {problems}"
+
+
+def test_fenced_directive_checker_catches_the_early_close():
+    bad = "```{exercise} Title\n:label: x\ntext\n```python\ncode\n```\nmore\n```"
+    good = "````{exercise} Title\n:label: x\n```python\ncode\n```\n````"
+    assert _fenced_directive_problems(bad) and not _fenced_directive_problems(good)
