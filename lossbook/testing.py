@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "torchvision_sigmoid_focal_loss"]
+__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "torchvision_sigmoid_focal_loss"]
 
 
 def finite_pattern(t: Tensor) -> Tensor:
@@ -80,6 +80,31 @@ def silenced(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
 
     return call
+
+
+def expect_error(exception: type[BaseException] | tuple[type[BaseException], ...], fn: Callable, *args: Any,
+                 match: str | None = None, **kwargs: Any) -> BaseException:
+    """Call ``fn(*args, **kwargs)``, assert that it raises ``exception``, and return the error.
+
+    The book's way of showing an expected error: the cell fails if the call succeeds, raises
+    something else, or (with ``match``, a regular expression) says something else, so a change
+    of behaviour cannot hide behind a printed message.
+
+    Example:
+        >>> err = expect_error(ValueError, int, "one")
+        >>> print(err)
+        invalid literal for int() with base 10: 'one'
+    """
+    import re
+
+    try:
+        fn(*args, **kwargs)
+    except exception as err:
+        if match is not None and not re.search(match, str(err)):
+            raise AssertionError(f"the error says {str(err)!r}, which does not match {match!r}") from err
+        return err
+    names = exception.__name__ if isinstance(exception, type) else " or ".join(e.__name__ for e in exception)
+    raise AssertionError(f"expected {names}, but the call succeeded")
 
 
 def _fresh(args: Sequence[Any], grad: bool) -> tuple[list[Any], list[int]]:

@@ -305,3 +305,16 @@ def test_pitfall_warnings_point_at_the_callers_line():
     with pytest.warns(lossbook.PitfallWarning) as record:  # a target too long for its input
         lossbook.ctc_loss(log_probs, torch.tensor([[1, 1, 2]]), torch.tensor([2]), torch.tensor([3]))
     assert record[0].filename == __file__
+
+
+def test_expect_error_asserts_the_error():
+    from lossbook.testing import expect_error
+
+    err = expect_error(ValueError, lossbook.huber_loss, torch.zeros(2), torch.zeros(2), delta=-1.0, match="delta")
+    assert isinstance(err, ValueError)
+    with pytest.raises(AssertionError, match="the call succeeded"):
+        expect_error(ValueError, lossbook.huber_loss, torch.zeros(2), torch.zeros(2))
+    with pytest.raises(AssertionError, match="does not match"):
+        expect_error(ValueError, int, "one", match="two")
+    with pytest.raises(KeyError):  # a different error is not swallowed
+        expect_error(ValueError, {}.__getitem__, "x")
