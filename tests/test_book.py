@@ -158,3 +158,18 @@ def test_fenced_directive_checker_catches_the_early_close():
     bad = "```{exercise} Title\n:label: x\ntext\n```python\ncode\n```\nmore\n```"
     good = "````{exercise} Title\n:label: x\n```python\ncode\n```\n````"
     assert _fenced_directive_problems(bad) and not _fenced_directive_problems(good)
+
+
+ERRATA_FRAMING = re.compile(r"source notes|the notes\b|notes'|Correction:|\bE\d{2}\b|\bseed 00\d|the seed's")
+
+
+@pytest.mark.parametrize("page", notebooks() + sorted(BOOK.glob("**/*.md")), ids=lambda p: str(p.relative_to(BOOK)))
+def test_corrections_are_written_for_a_reader_who_never_saw_the_source(page: Path):
+    """A correction is framed as the common mistake it is ("You will often see ..."), never as an
+    errata log: no "source notes", no "Correction:" box titles, no erratum ids like E12."""
+    if page.suffix == ".ipynb":
+        text = "\n".join("".join(c["source"]) for c in json.loads(page.read_text())["cells"] if c["cell_type"] == "markdown")
+    else:
+        text = page.read_text()
+    found = sorted(set(ERRATA_FRAMING.findall(text)))
+    assert not found, f"{page.relative_to(ROOT)}: errata-log framing {found}"
