@@ -173,3 +173,61 @@ def test_corrections_are_written_for_a_reader_who_never_saw_the_source(page: Pat
         text = page.read_text()
     found = sorted(set(ERRATA_FRAMING.findall(text)))
     assert not found, f"{page.relative_to(ROOT)}: errata-log framing {found}"
+
+
+# Numbers in prose that are definitions, not results: (notebook, number) -> why it needs no computation.
+DEFINITION_NUMBERS = {
+    ("classification/imbalance_focal.ipynb", "0.25"): "RetinaNet's default α, a hyper-parameter",
+}
+_DECIMAL = re.compile(r"(?<![\w.])[-−]?\d+\.\d+(?![\w.])")
+
+
+def _prose(markdown: str) -> str:
+    """Markdown without what is not prose: code fences, math, inline code, glue roles, links, directive lines."""
+    md = re.sub(r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1\s*$", " ", markdown, flags=re.S | re.M)  # code fences
+    md = re.sub(r"^(`{3,}|:{3,})\{[^}]*\}.*$", " ", md, flags=re.M)  # directive lines (their bodies are prose)
+    md = re.sub(r"^:[\w-]+:.*$", " ", md, flags=re.M)  # directive options
+    md = re.sub(r"\$\$.*?\$\$", " ", md, flags=re.S)
+    md = re.sub(r"\$[^$\n]+\$", " ", md)
+    md = re.sub(r"\{glue(:\w+)?\}`[^`]*`", " ", md)
+    md = re.sub(r"`[^`\n]+`", " ", md)
+    md = re.sub(r"\]\([^)]*\)", "]", md)
+    return re.sub(r"https?://\S+", " ", md)
+
+
+def _significant_digits(number: str) -> int:
+    return len(number.lstrip("-−").replace(".", "").lstrip("0").rstrip("0"))
+
+
+def unproven_numbers(cells: list[dict]) -> list[str]:
+    """Decimal numbers (two or more significant digits) in Markdown cells that are neither glued nor
+    written in the code cell right before or after them (where they are computed or asserted)."""
+    sources = ["".join(c["source"]) for c in cells]
+    found = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] != "markdown":
+            continue
+        near = " ".join(sources[j] for j in (i - 1, i + 1) if 0 <= j < len(cells) and cells[j]["cell_type"] == "code")
+        for m in _DECIMAL.finditer(_prose(sources[i])):
+            number = m.group(0).lstrip("-−")
+            if _significant_digits(number) >= 2 and number not in near:
+                found.append(number)
+    return found
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_every_number_in_prose_is_computed(nb: Path):
+    """A number stated in a Markdown cell is glued (myst-nb) or appears in the code cell beside it."""
+    rel = str(nb.relative_to(BOOK))
+    unproven = [n for n in unproven_numbers(json.loads(nb.read_text())["cells"]) if (rel, n) not in DEFINITION_NUMBERS]
+    assert not unproven, (f"{rel}: numbers in prose that no cell computes: {unproven}; glue them "
+                          "(myst_nb.glue + {glue:text}) or assert them in the cell before")
+
+
+def test_the_number_check_catches_an_unglued_number():
+    md = {"cell_type": "markdown", "source": ["The loss is 0.4170 here, and $0.4170$ in math, `0.4170` in code."]}
+    code = {"cell_type": "code", "source": ["x = 1"]}
+    assert unproven_numbers([code, md]) == ["0.4170"]
+    assert unproven_numbers([{"cell_type": "code", "source": ["assert round(v, 4) == 0.4170"]}, md]) == []
+    glued = {"cell_type": "markdown", "source": ["The loss is {glue:text}`ce:.4f`, with 0.5 of one digit."]}
+    assert unproven_numbers([code, glued]) == []
