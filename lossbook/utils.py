@@ -5,12 +5,14 @@ import contextlib
 import inspect
 import os
 import random
+import re
 import textwrap
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["default_device", "seed_everything", "show_source", "loss_and_grad", "single_cpu_thread", "progress"]
+__all__ = ["default_device", "seed_everything", "show_source", "loss_and_grad", "single_cpu_thread", "progress",
+           "chapter_of", "torch_loss_coverage"]
 
 
 def default_device() -> torch.device:
@@ -205,3 +207,45 @@ def progress(iterable=None, **kwargs):
 
         kwargs.setdefault("mininterval", 1.0)
     return tqdm(iterable, **kwargs)
+
+
+def chapter_of(fn: Callable) -> str | None:
+    """The chapter a lossbook function is taught in: the ``Chapter: <label>`` line of its docstring.
+
+    The label is the chapter's folder under ``book/`` (``cross-entropy`` and ``cross_entropy`` alike).
+    """
+    found = re.findall(r"^\s*Chapter:\s*(\S+)\s*$", inspect.getdoc(fn) or "", flags=re.M)
+    return found[-1].replace("-", "_") if found else None
+
+
+def torch_loss_coverage() -> list[dict]:
+    """Every loss class of ``torch.nn``, its functional form, and whether (and where) lossbook has it.
+
+    Generated from ``torch.nn`` and ``lossbook.__all__`` each time it is called, so that the book's
+    coverage table cannot drift from the installed PyTorch or from the package. A class's functional
+    form is the ``torch.nn.functional`` call its ``forward`` makes (``None`` for
+    ``AdaptiveLogSoftmaxWithLoss``, which has none).
+
+    Returns:
+        One dict per class, sorted by name: ``{"module": "CrossEntropyLoss", "function": "cross_entropy",
+        "in_lossbook": True, "chapter": "cross_entropy"}``.
+
+    Example:
+        >>> rows = torch_loss_coverage()
+        >>> next(r for r in rows if r["module"] == "MSELoss")["chapter"]
+        'regression'
+    """
+    import lossbook
+
+    building_blocks = {"log_softmax", "softmax", "linear"}
+    rows = []
+    for name in sorted(dir(torch.nn)):
+        cls = getattr(torch.nn, name)
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and name.endswith(("Loss", "WithLoss"))):
+            continue
+        calls = re.findall(r"F\.(\w+)\(", inspect.getsource(cls.forward))
+        function = next((c for c in calls if c not in building_blocks), None)
+        ours = function in lossbook.__all__ if function else False
+        rows.append({"module": name, "function": function, "in_lossbook": ours,
+                     "chapter": chapter_of(getattr(lossbook, function)) if ours else None})
+    return rows

@@ -318,3 +318,23 @@ def test_expect_error_asserts_the_error():
         expect_error(ValueError, int, "one", match="two")
     with pytest.raises(KeyError):  # a different error is not swallowed
         expect_error(ValueError, {}.__getitem__, "x")
+
+
+def test_torch_loss_coverage_lists_every_torch_loss_class():
+    from pathlib import Path
+
+    from lossbook.utils import chapter_of, torch_loss_coverage
+
+    rows = torch_loss_coverage()
+    classes = {n for n in dir(torch.nn) if n.endswith("Loss") and isinstance(getattr(torch.nn, n), type)}
+    assert {r["module"] for r in rows} >= classes and len(rows) >= 22
+    by_module = {r["module"]: r for r in rows}
+    assert by_module["CrossEntropyLoss"] == {"module": "CrossEntropyLoss", "function": "cross_entropy",
+                                             "in_lossbook": True, "chapter": "cross_entropy"}
+    assert by_module["AdaptiveLogSoftmaxWithLoss"]["function"] is None
+    book = Path(__file__).resolve().parents[1] / "book"
+    for r in rows:  # a covered loss names a chapter that exists
+        assert r["in_lossbook"] == hasattr(lossbook, r["function"] or "-")
+        if r["in_lossbook"]:
+            assert (book / r["chapter"] / "index.md").is_file(), r
+    assert chapter_of(lossbook.kl_div) == "kl_divergence" and chapter_of(len) is None
