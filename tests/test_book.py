@@ -231,3 +231,25 @@ def test_the_number_check_catches_an_unglued_number():
     assert unproven_numbers([{"cell_type": "code", "source": ["assert round(v, 4) == 0.4170"]}, md]) == []
     glued = {"cell_type": "markdown", "source": ["The loss is {glue:text}`ce:.4f`, with 0.5 of one digit."]}
     assert unproven_numbers([code, glued]) == []
+
+
+def _chapter_indexes() -> list[Path]:
+    return sorted(p for p in BOOK.glob("*/index.md") if any(p.parent.glob("*.ipynb")))
+
+
+@pytest.mark.parametrize("index", _chapter_indexes(), ids=lambda p: p.parent.name)
+def test_every_chapter_ends_with_a_summary_its_exercises_and_references(index: Path):
+    """A chapter's index ends with a what-to-use-when table, the generated list of its exercises, and
+    at least four references cited in the chapter."""
+    text = index.read_text()
+    summary = text.find("{rubric} Summary")
+    assert summary >= 0, f"{index.parent.name}: no 'Summary' rubric"
+    assert re.search(r"^\|.*\|\s*$", text[summary:], flags=re.M), f"{index.parent.name}: the summary needs a table"
+    assert "{chapter-exercises}" in text, f"{index.parent.name}: list the exercises with the chapter-exercises directive"
+    assert "{chapter-bibliography}" in text
+    cited = set()
+    for page in index.parent.glob("*"):
+        if page.suffix in (".md", ".ipynb"):
+            for keys in re.findall(r"\{cite:[pt]\}`([^`]+)`", page.read_text()):
+                cited |= {k.strip() for k in keys.split(",")}
+    assert len(cited) >= 4, f"{index.parent.name} cites {sorted(cited)}: a chapter needs at least four references"

@@ -33,10 +33,16 @@ class ChapterBibliography(SphinxDirective):
     has_content = False
 
     def run(self):
-        if not hasattr(self.env, "lossbook_chapter_bibs"):
-            self.env.lossbook_chapter_bibs = set()
-        self.env.lossbook_chapter_bibs.add(self.env.docname)
+        depends_on_folder(self.env, self.env.docname)
         return [chapter_bibliography(docname=self.env.docname)]
+
+
+def depends_on_folder(env, docname: str) -> None:
+    """Mark a page (a chapter's index) as depending on every document of its folder: it is rebuilt
+    whenever one of them changes. Used by this directive and by ``chapter-exercises``."""
+    if not hasattr(env, "lossbook_chapter_bibs"):
+        env.lossbook_chapter_bibs = set()
+    env.lossbook_chapter_bibs.add(docname)
 
 
 def _cited_keys(env, folder: str) -> list[str]:
