@@ -124,22 +124,22 @@ register(
         options={
             "a": Option(
                 "ε (epsilon)",
-                "no: the x0 it implies is (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, so an error δ in ε̂ becomes δ·√((1 − ᾱ_t)/ᾱ_t) "
+                "the x0 it implies is (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, so an error δ in ε̂ becomes δ·√((1 − ᾱ_t)/ᾱ_t) "
                 "in x̂0, which grows without bound as ᾱ_t → 0 at the noisiest steps",
             ),
             "b": Option(
                 "x0",
-                "no: the ε it implies is (x_t − √ᾱ_t x̂0) / √(1 − ᾱ_t), so an error δ in x̂0 becomes "
+                "the ε it implies is (x_t − √ᾱ_t x̂0) / √(1 − ᾱ_t), so an error δ in x̂0 becomes "
                 "δ·√(ᾱ_t/(1 − ᾱ_t)) in ε̂, which grows without bound as ᾱ_t → 1 at the cleanest steps",
             ),
             "c": Option(
                 "v",
-                "right: x̂0 = √ᾱ_t x_t − √(1 − ᾱ_t) v̂ and ε̂ = √(1 − ᾱ_t) x_t + √ᾱ_t v̂, so an error δ in v̂ "
+                "x̂0 = √ᾱ_t x_t − √(1 − ᾱ_t) v̂ and ε̂ = √(1 − ᾱ_t) x_t + √ᾱ_t v̂, so an error δ in v̂ "
                 "moves x̂0 by √(1 − ᾱ_t)·δ and ε̂ by √ᾱ_t·δ, both at most δ at every t",
             ),
             "d": Option(
                 "they are all the same: each target is a linear function of the others",
-                "no: they carry the same information given x_t, but the conversion multiplies the network's "
+                "they carry the same information given x_t, but the conversion multiplies the network's "
                 "error by a factor that depends on t, so the same MSE on each target weights the time steps "
                 "differently and amplifies errors differently",
             ),
