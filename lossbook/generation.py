@@ -225,6 +225,11 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         generator: an optional ``torch.Generator`` (on the samples' device) that draws ε, for
             reproducible penalties. It is a random-number generator, not the GAN's generator.
 
+    Composability: built on ``torch.autograd.grad(..., create_graph=True)``, so it supports
+    backward and double backward (checked with ``gradgradcheck`` through the critic's parameters),
+    but not ``torch.func`` transforms or ``torch.compile(fullgraph=True)``, which cannot trace
+    ``autograd.grad``; under ``torch.func``, write the penalty with ``torch.func.grad`` of the critic.
+
     Example:
         >>> w = torch.tensor([3.0, 4.0])
         >>> gradient_penalty(lambda x: x @ w, torch.randn(5, 2), torch.randn(5, 2))
@@ -265,6 +270,11 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, *, gamma: float
         critic: the discriminator, a callable from a batch to one score (logit) per sample.
         real: a batch of real samples.
         gamma: γ; the penalty is γ/2 times the mean squared gradient norm.
+
+    Composability: built on ``torch.autograd.grad(..., create_graph=True)``, so it supports
+    backward and double backward (checked with ``gradgradcheck`` through the critic's parameters),
+    but not ``torch.func`` transforms or ``torch.compile(fullgraph=True)``, which cannot trace
+    ``autograd.grad``; under ``torch.func``, write the penalty with ``torch.func.grad`` of the critic.
 
     Example:
         >>> w = torch.tensor([3.0, 4.0])
