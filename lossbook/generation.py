@@ -402,8 +402,9 @@ def perceptual_loss(input: Tensor, target: Tensor, *, feature_extractor: Callabl
     where :math:`\phi_l` are the feature maps returned by ``feature_extractor`` and :math:`G` the
     Gram matrix (:func:`gram_matrix`). The target's features are computed without gradient (the
     target is a fixed reference). The extractor is injected, so this function never downloads
-    anything: pass a pretrained network's slices (Johnson et al. use VGG16's relu1_2, relu2_2,
-    relu3_3, relu4_3, with ImageNet normalisation inside the extractor), or any local network.
+    anything: pass a pretrained network's slices (VGG16's relu1_2, relu2_2, relu3_3 and relu4_3,
+    Johnson et al.'s style layers, with ImageNet normalisation inside the extractor; their content
+    layer is relu2_2), or any local network.
 
     Shape:
         - input, target: whatever ``feature_extractor`` accepts, the same shape (``(N, 3, H, W)``
