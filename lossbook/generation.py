@@ -271,10 +271,8 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, *, gamma: float
         real: a batch of real samples.
         gamma: γ; the penalty is γ/2 times the mean squared gradient norm.
 
-    Composability: built on ``torch.autograd.grad(..., create_graph=True)``, so it supports
-    backward and double backward (checked with ``gradgradcheck`` through the critic's parameters),
-    but not ``torch.func`` transforms or ``torch.compile(fullgraph=True)``, which cannot trace
-    ``autograd.grad``; under ``torch.func``, write the penalty with ``torch.func.grad`` of the critic.
+    Composability: as :func:`gradient_penalty` (backward and double backward, not ``torch.func``
+    or ``torch.compile``).
 
     Example:
         >>> w = torch.tensor([3.0, 4.0])
