@@ -139,19 +139,21 @@ def _centre_distance2(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     return ((x1 + x2 - x1g - x2g) / 2) ** 2 + ((y1 + y2 - y1g - y2g) / 2) ** 2
 
 
-def _angle(boxes: Tensor) -> Tensor:
-    """arctan(w / h) of each box; π/4 (a square's) for a point box, whose aspect ratio is undefined."""
-    w = boxes[..., 2] - boxes[..., 0]
-    h = boxes[..., 3] - boxes[..., 1]
-    point = (w == 0) & (h == 0)
-    # atan2 is atan(w / h) for h > 0 and π/2 for h = 0; the safe h keeps the gradient finite at a point
-    angle = torch.atan2(w, torch.where(point, torch.ones_like(h), h))
-    return torch.where(point, torch.full_like(angle, math.pi / 4), angle)
-
-
 def _aspect_term(boxes1: Tensor, boxes2: Tensor) -> Tensor:
-    """CIoU's v = (4 / π²) (arctan(w₁/h₁) − arctan(w₂/h₂))² ∈ [0, 1]; 0 for equal aspect ratios."""
-    return (4 / math.pi**2) * (_angle(boxes1) - _angle(boxes2)) ** 2
+    """CIoU's v = (4 / π²) (arctan(w₁/h₁) − arctan(w₂/h₂))² ∈ [0, 1]; 0 for equal aspect ratios.
+
+    The difference of the two angles is one atan2, arctan(w₁/h₁) − arctan(w₂/h₂) =
+    atan2(w₁h₂ − h₁w₂, w₁w₂ + h₁h₂) (both angles lie in [0, π/2]): half the work of two arctans,
+    and finite for lines (h = 0 gives π/2). Only a point box (w = h = 0) makes it atan2(0, 0): it has
+    no aspect ratio, so its v is 0, with a finite gradient (torchvision gives NaN there).
+    """
+    x1, y1, x2, y2 = boxes1.unbind(-1)
+    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    w1, h1, w2, h2 = x2 - x1, y2 - y1, x2g - x1g, y2g - y1g
+    sin_part, cos_part = w1 * h2 - h1 * w2, w1 * w2 + h1 * h2
+    undefined = (sin_part == 0) & (cos_part == 0)
+    angle = torch.atan2(sin_part, torch.where(undefined, torch.ones_like(cos_part), cos_part))
+    return (4 / math.pi**2) * angle**2
 
 
 # ------------------------------------------------------------------ formats and areas
@@ -356,8 +358,8 @@ def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
         tensor([[0.2530]])
 
     Same name, signature and values as ``torchvision.ops.complete_box_iou`` (Zheng et al.,
-    2020); a point box (zero width and height), whose aspect ratio torchvision turns into NaN,
-    counts as a square here.
+    2020); a point box (zero width and height), whose aspect ratio is 0/0 (NaN in torchvision),
+    has no aspect term here.
 
     Chapter: detection
     """
@@ -507,7 +509,7 @@ def complete_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none
 
     Same name, signature, defaults and values as ``torchvision.ops.complete_box_iou_loss``
     (Zheng et al., 2020); a point box (zero width and height), whose aspect ratio is 0/0 (NaN in
-    torchvision), counts as a square here, so the loss stays finite.
+    torchvision), has no aspect term (v = 0) here, so the loss stays finite.
 
     Chapter: detection
     """

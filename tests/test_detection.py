@@ -343,7 +343,7 @@ def test_point_box_ciou_is_finite_where_torchvision_is_nan():
     p, q = T([[1.0, 1.0, 1.0, 1.0]]), T([[0.0, 0.0, 2.0, 2.0]])
     assert torch.isnan(TV["complete_box_iou_loss"](p, q)).all()
     ours = lossbook.complete_box_iou_loss(p, q)
-    torch.testing.assert_close(ours, lossbook.distance_box_iou_loss(p, q))  # a point counts as a square
+    torch.testing.assert_close(ours, lossbook.distance_box_iou_loss(p, q))  # a point has no aspect term
     assert torch.isnan(TV["box_iou"](p, p)).all() and torch.isnan(lossbook.box_iou(p, p)).all()  # no eps there
 
 
