@@ -295,8 +295,8 @@ def test_ciou_pairwise_non_square_n_not_m():
     assert not torch.allclose(out, lossbook.distance_box_iou(a, b))
     ref = torch.tensor([[raster_metrics(x, y, cells_per_unit=8)[3] for y in np.round(b.cpu().numpy() * 8) / 8]
                         for x in np.round(a.cpu().numpy() * 8) / 8], dtype=D)
-    rounded = (lambda t: torch.round(t * 8) / 8)
-    torch.testing.assert_close(lossbook.complete_box_iou(rounded(a), rounded(b)).cpu(), ref, rtol=0, atol=1e-6)
+    a8, b8 = torch.round(a * 8) / 8, torch.round(b * 8) / 8
+    torch.testing.assert_close(lossbook.complete_box_iou(a8, b8).cpu(), ref, rtol=0, atol=1e-6)
 
 
 # ------------------------------------------------------------------ the chapter's worked numbers
@@ -478,6 +478,18 @@ def test_pairwise_compile(name):
     fn = getattr(lossbook, name)
     a, b = _small_pair()
     torch.testing.assert_close(torch.compile(fn, fullgraph=True, backend="eager")(a, b[:2]), fn(a, b[:2]))
+
+
+@pytest.mark.parametrize("name", LOSSES + ("iou_loss",))
+def test_extreme_coordinates_float32(name):
+    """Boxes 10⁴ pixels from the origin, or 10⁴ wide, in float32: finite, and as scale-invariant as float64."""
+    a, b = random_boxes(50, seed=14), random_boxes(50, seed=15)
+    fn = getattr(lossbook, name)
+    ref = fn(a, b)
+    for big_a, big_b in ((a + 1e4, b + 1e4), (a * 1e4, b * 1e4)):
+        got = fn(big_a.float(), big_b.float())
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got.double(), ref, rtol=0, atol=2e-3)
 
 
 def test_float16_and_float32_smoke():
