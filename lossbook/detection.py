@@ -85,8 +85,10 @@ def _upcast_pairwise(boxes: Tensor) -> Tensor:
 
 
 def _upcast_loss(boxes: Tensor) -> Tensor:
-    """torchvision's ``_upcast_non_float`` for the losses: integer boxes become floating point."""
-    return boxes if boxes.is_floating_point() else boxes.to(torch.get_default_dtype())
+    """torchvision's ``_upcast_non_float`` for the losses: anything but float32/float64 (integers,
+    float16, bfloat16) is computed in float32, since products of half-precision coordinates
+    overflow (a 300 × 300 box has an area above float16's maximum, 65504)."""
+    return boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()
 
 
 def _check_loss_inputs(boxes1: Tensor, boxes2: Tensor, fn: str, reduction: str) -> tuple[Tensor, Tensor]:
@@ -192,6 +194,8 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
             raise ValueError(f"{name} must be one of {listed}; got {value!r}")
     if boxes.dim() == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"boxes has shape {format_shape(boxes)} but must have shape (*, 4), one box per row")
+    if in_fmt == out_fmt:
+        return boxes.clone()
     a, b, c, d = boxes.unbind(-1)
     if in_fmt == "xywh":  # to corners first
         a, b, c, d = a, b, a + c, b + d
@@ -201,8 +205,6 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
         a, b, c, d = a, b, c - a, d - b
     elif out_fmt == "cxcywh":
         a, b, c, d = (a + c) / 2, (b + d) / 2, c - a, d - b
-    if in_fmt == out_fmt:
-        return boxes.clone()
     return torch.stack((a, b, c, d), dim=-1)
 
 
@@ -244,7 +246,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 
     Shape:
         - boxes1: ``(N, 4)``; boxes2: ``(M, 4)``, both ``(x1, y1, x2, y2)``.
-        - output: ``(N, M)``, in ``[0, 1]``.
+        - output: ``(N, M)``, in ``[0, 1]``; float16 boxes give float32 (torchvision's upcast).
 
     Args:
         boxes1: the first set of boxes.
@@ -389,7 +391,7 @@ def iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none", eps: float
     Shape:
         - boxes1, boxes2: ``(N, 4)`` (or ``(4,)``), ``(x1, y1, x2, y2)``, box ``n`` against box ``n``.
         - output: ``(N,)`` for ``'none'`` (the default, as for torchvision's box losses), ``()``
-          otherwise; the mean of no boxes is 0.
+          otherwise; the mean of no boxes is 0; float16, bfloat16 and integer boxes give float32.
 
     Args:
         boxes1: predicted boxes.
@@ -422,7 +424,8 @@ def generalized_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "n
 
     Shape:
         - boxes1, boxes2: ``(N, 4)`` (or ``(4,)``), ``(x1, y1, x2, y2)``, box ``n`` against box ``n``.
-        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0.
+        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0;
+          float16, bfloat16 and integer boxes give float32 (torchvision's upcast).
 
     Args:
         boxes1: predicted boxes.
@@ -458,7 +461,8 @@ def distance_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none
 
     Shape:
         - boxes1, boxes2: ``(N, 4)`` (or ``(4,)``), ``(x1, y1, x2, y2)``, box ``n`` against box ``n``.
-        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0.
+        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0;
+          float16, bfloat16 and integer boxes give float32 (torchvision's upcast).
 
     Args:
         boxes1: predicted boxes.
@@ -495,7 +499,8 @@ def complete_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none
 
     Shape:
         - boxes1, boxes2: ``(N, 4)`` (or ``(4,)``), ``(x1, y1, x2, y2)``, box ``n`` against box ``n``.
-        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0.
+        - output: ``(N,)`` for ``'none'`` (the default), ``()`` otherwise; the mean of no boxes is 0;
+          float16, bfloat16 and integer boxes give float32 (torchvision's upcast).
 
     Args:
         boxes1: predicted boxes.

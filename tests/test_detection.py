@@ -62,7 +62,7 @@ def test_torchvision_loss_vectors(name, dtype, tol):
     fn = getattr(lossbook, name)
     for a, b, expected in TV_LOSS_VECTORS[name]:
         got = fn(T(a, dtype), T(b, dtype))
-        assert got.dtype == dtype and got.shape == ()
+        assert got.dtype == (torch.float32 if dtype == torch.float16 else dtype) and got.shape == ()  # upcast
         assert abs(got.item() - expected) < tol, (a, b, got.item(), expected)
     box1s, box2s = T([B2, B2], dtype), T([B3, B4], dtype)
     mean, total = TV_BATCHED[name]
@@ -81,7 +81,7 @@ def test_torchvision_empty_inputs(name, dtype):
     box2 = torch.randn([0, 4], dtype=dtype, device=DEV).requires_grad_()
     loss = fn(box1, box2, reduction="mean")
     loss.backward()
-    assert loss.item() == 0.0 and loss.dtype == dtype
+    assert loss.item() == 0.0 and loss.dtype == (torch.float32 if dtype == torch.float16 else dtype)
     assert box1.grad is not None and box2.grad is not None
     assert fn(box1, box2, reduction="none").numel() == 0
     assert fn(box1, box2, reduction="sum").item() == 0.0
@@ -381,10 +381,17 @@ def test_pairwise_bad_inputs(name):
         fn(*args(torch.ones(2, 4, dtype=torch.bool)))
 
 
-def test_integer_boxes_in_losses_become_floating_point():
+def test_integer_and_half_boxes_in_losses_are_computed_in_float32():
+    """torchvision's _upcast_non_float: a float16 box of 300 × 300 would overflow its area (65504)."""
+    big = T([[0.0, 0.0, 300.0, 300.0]], torch.float16), T([[10.0, 10.0, 310.0, 310.0]], torch.float16)
+    for name in LOSSES + ("iou_loss",):
+        out = getattr(lossbook, name)(*big)
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
+        ref = TV[name](*big) if name != "iou_loss" else 1 - lossbook.box_iou(*big).diagonal()
+        torch.testing.assert_close(out, ref)
     a, b = T(INT_BOXES2, torch.int64), T(INT_BOXES2[::-1], torch.int64)
     out = lossbook.generalized_box_iou_loss(a, b)
-    assert out.dtype == torch.get_default_dtype()
+    assert out.dtype == torch.float32
     torch.testing.assert_close(out.double(), lossbook.generalized_box_iou_loss(a.double(), b.double()))
 
 
@@ -499,6 +506,7 @@ def test_float16_and_float32_smoke():
             x = a.to(dtype).requires_grad_(True)
             out = getattr(lossbook, name)(x, b.to(dtype))
             out.sum().backward()
-            assert out.dtype == dtype and torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+            assert out.dtype == torch.float32 and torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+            assert x.grad.dtype == dtype
             torch.testing.assert_close(out.double(), getattr(lossbook, name)(a.to(dtype).double(), b.to(dtype).double()),
                                        rtol=tol, atol=tol)
