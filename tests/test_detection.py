@@ -269,15 +269,19 @@ def test_brute_force_raster_on_random_boxes(dtype, tol):
                                    err_msg=name)
 
 
-def test_ciou_aspect_term_on_non_square_boxes():
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-6), (torch.float32, 1e-5)])
+def test_ciou_aspect_term_on_non_square_boxes(dtype, tol):
     """torchvision's CIoU vectors are squares, where v = 0 and CIoU = DIoU: test where v does not vanish."""
     a = T([[0.0, 0.0, 4.0, 1.0], [1.0, 1.0, 2.0, 4.0], [0.0, 0.0, 3.0, 2.0], [5.0, 5.0, 6.0, 9.0]])
     b = T([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 3.0, 1.0], [0.5, 0.0, 2.5, 3.0], [0.0, 0.0, 2.0, 1.0]])
-    ciou = lossbook.complete_box_iou_loss(a, b)
-    diou = lossbook.distance_box_iou_loss(a, b)
-    assert (ciou - diou > 0.005).all()
+    ciou = lossbook.complete_box_iou_loss(a.to(dtype), b.to(dtype))
+    diou = lossbook.distance_box_iou_loss(a.to(dtype), b.to(dtype))
+    assert ciou.dtype == dtype and (ciou - diou > 0.005).all()
     ref = [1 - raster_metrics(x, y)[3] for x, y in zip(a.tolist(), b.tolist())]
-    torch.testing.assert_close(ciou, T(ref), rtol=0, atol=1e-6)
+    torch.testing.assert_close(ciou.double(), T(ref), rtol=0, atol=tol)
+    pairwise = lossbook.complete_box_iou(a.to(dtype), b.to(dtype)).diagonal()
+    torch.testing.assert_close(1 - pairwise.double(), T(ref), rtol=0, atol=tol)
+    ciou = ciou.double()
     # the worked number of the docstring, by hand: IoU = 1/3, ρ² = 1.25, c² = 20, v = 4/π² (atan 4 − π/4)²
     iou, v = 1 / 3, 4 / math.pi**2 * (math.atan(4) - math.pi / 4) ** 2
     by_hand = 1 - iou + 1.25 / 20 + v / (1 - iou + v) * v
