@@ -10,8 +10,10 @@ Boxes are ``(x1, y1, x2, y2)`` rows with ``x2 >= x1`` and ``y2 >= y1`` (torchvis
   :func:`complete_box_iou_loss`.
 
 Both are built from the same four private pieces of geometry (overlap, enclosing box, centre
-distance, aspect-ratio term) on boxes that broadcast against each other: a pairwise metric calls them
-on ``boxes1[:, None]`` and ``boxes2[None]``, a loss on the two ``(N, 4)`` tensors as they are.
+distance, aspect-ratio term) on the coordinates ``(x1, y1, x2, y2)`` of boxes that broadcast against
+each other: a pairwise metric passes those of ``boxes1[:, None]`` and ``boxes2[None]``, a loss those of
+the two ``(N, 4)`` tensors as they are. Each set of boxes is unbound into its coordinates once (every
+``unbind`` costs a ``stack`` of four gradients in the backward pass).
 
 The focal loss of dense detection is :func:`lossbook.sigmoid_focal_loss` (classification chapter)
 and the Smooth L1 loss on box coordinates is :func:`lossbook.smooth_l1_loss` (regression chapter).
@@ -91,7 +93,15 @@ def _upcast_loss(boxes: Tensor) -> Tensor:
     return boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()
 
 
-def _check_loss_inputs(boxes1: Tensor, boxes2: Tensor, fn: str, reduction: str) -> tuple[Tensor, Tensor]:
+def _pairwise_coords(boxes1: Tensor, boxes2: Tensor, fn: str) -> tuple[Coords, Coords]:
+    """The checks of every pairwise metric; returns coordinates of shapes (N, 1) and (1, M)."""
+    _check_boxes(boxes1, "boxes1", fn, pairwise=True)
+    _check_boxes(boxes2, "boxes2", fn, pairwise=True)
+    return _upcast_pairwise(boxes1)[:, None].unbind(-1), _upcast_pairwise(boxes2)[None].unbind(-1)
+
+
+def _check_loss_inputs(boxes1: Tensor, boxes2: Tensor, fn: str, reduction: str) -> tuple[Coords, Coords]:
+    """The checks of every box loss; returns the (upcast) coordinates of both sets of boxes."""
     _check_boxes(boxes1, "boxes1", fn, pairwise=False)
     _check_boxes(boxes2, "boxes2", fn, pairwise=False)
     if boxes1.shape != boxes2.shape:
@@ -101,7 +111,7 @@ def _check_loss_inputs(boxes1: Tensor, boxes2: Tensor, fn: str, reduction: str) 
             f"(for every pair of boxes, use the pairwise functions such as box_iou)"
         )
     check_reduction(reduction)
-    return _upcast_loss(boxes1), _upcast_loss(boxes2)
+    return _upcast_loss(boxes1).unbind(-1), _upcast_loss(boxes2).unbind(-1)
 
 
 def _box_reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -115,33 +125,37 @@ def _box_reduce(loss: Tensor, reduction: str) -> Tensor:
 # ------------------------------------------------------------------ the pieces of geometry
 
 
-def _overlap(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
+Coords = tuple[Tensor, Tensor, Tensor, Tensor]  # x1, y1, x2, y2 of a set of boxes: boxes.unbind(-1)
+
+
+def _overlap(boxes1: Coords, boxes2: Coords) -> tuple[Tensor, Tensor]:
     """Intersection and union areas of boxes that broadcast against each other."""
-    x1, y1, x2, y2 = boxes1.unbind(-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    x1, y1, x2, y2 = boxes1
+    x1g, y1g, x2g, y2g = boxes2
     iw = torch.minimum(x2, x2g) - torch.maximum(x1, x1g)
     ih = torch.minimum(y2, y2g) - torch.maximum(y1, y1g)
     # disjoint or touching boxes: no intersection, and no gradient through it (torchvision's mask)
-    inter = torch.where((iw > 0) & (ih > 0), iw * ih, torch.zeros_like(iw))
+    inter = torch.where((iw > 0) & (ih > 0), iw * ih, 0.0)
     union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
     return inter, union
 
 
-def _enclosing(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
+def _enclosing(boxes1: Coords, boxes2: Coords) -> tuple[Tensor, Tensor]:
     """Width and height of the smallest box that encloses both."""
-    x1, y1, x2, y2 = boxes1.unbind(-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    x1, y1, x2, y2 = boxes1
+    x1g, y1g, x2g, y2g = boxes2
     return torch.maximum(x2, x2g) - torch.minimum(x1, x1g), torch.maximum(y2, y2g) - torch.minimum(y1, y1g)
 
 
-def _centre_distance2(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+def _centre_distance2(boxes1: Coords, boxes2: Coords) -> Tensor:
     """Squared distance between the two boxes' centres."""
-    x1, y1, x2, y2 = boxes1.unbind(-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
-    return ((x1 + x2 - x1g - x2g) / 2) ** 2 + ((y1 + y2 - y1g - y2g) / 2) ** 2
+    x1, y1, x2, y2 = boxes1
+    x1g, y1g, x2g, y2g = boxes2
+    dx, dy = (x1 + x2) - (x1g + x2g), (y1 + y2) - (y1g + y2g)  # twice the offsets of the centres
+    return (dx**2 + dy**2) / 4
 
 
-def _aspect_term(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+def _aspect_term(boxes1: Coords, boxes2: Coords) -> Tensor:
     """CIoU's v = (4 / π²) (arctan(w₁/h₁) − arctan(w₂/h₂))² ∈ [0, 1]; 0 for equal aspect ratios.
 
     The difference of the two angles is one atan2, arctan(w₁/h₁) − arctan(w₂/h₂) =
@@ -149,12 +163,12 @@ def _aspect_term(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     and finite for lines (h = 0 gives π/2). Only a point box (w = h = 0) makes it atan2(0, 0): it has
     no aspect ratio, so its v is 0, with a finite gradient (torchvision gives NaN there).
     """
-    x1, y1, x2, y2 = boxes1.unbind(-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(-1)
+    x1, y1, x2, y2 = boxes1
+    x1g, y1g, x2g, y2g = boxes2
     w1, h1, w2, h2 = x2 - x1, y2 - y1, x2g - x1g, y2g - y1g
     sin_part, cos_part = w1 * h2 - h1 * w2, w1 * w2 + h1 * h2
-    undefined = (sin_part == 0) & (cos_part == 0)
-    angle = torch.atan2(sin_part, torch.where(undefined, torch.ones_like(cos_part), cos_part))
+    undefined = (sin_part == 0) & (cos_part == 0)  # atan2(0, 0): a finite value, but a NaN gradient
+    angle = torch.atan2(sin_part, cos_part + undefined)  # atan2(0, 1) = 0 there instead
     return (4 / math.pi**2) * angle**2
 
 
@@ -261,9 +275,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 
     Chapter: detection
     """
-    _check_boxes(boxes1, "boxes1", "box_iou", pairwise=True)
-    _check_boxes(boxes2, "boxes2", "box_iou", pairwise=True)
-    b1, b2 = _upcast_pairwise(boxes1)[:, None], _upcast_pairwise(boxes2)[None]
+    b1, b2 = _pairwise_coords(boxes1, boxes2, "box_iou")
     inter, union = _overlap(b1, b2)
     return inter / union
 
@@ -293,9 +305,7 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 
     Chapter: detection
     """
-    _check_boxes(boxes1, "boxes1", "generalized_box_iou", pairwise=True)
-    _check_boxes(boxes2, "boxes2", "generalized_box_iou", pairwise=True)
-    b1, b2 = _upcast_pairwise(boxes1)[:, None], _upcast_pairwise(boxes2)[None]
+    b1, b2 = _pairwise_coords(boxes1, boxes2, "generalized_box_iou")
     inter, union = _overlap(b1, b2)
     cw, ch = _enclosing(b1, b2)
     area_c = cw * ch
@@ -328,9 +338,7 @@ def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
 
     Chapter: detection
     """
-    _check_boxes(boxes1, "boxes1", "distance_box_iou", pairwise=True)
-    _check_boxes(boxes2, "boxes2", "distance_box_iou", pairwise=True)
-    b1, b2 = _upcast_pairwise(boxes1)[:, None], _upcast_pairwise(boxes2)[None]
+    b1, b2 = _pairwise_coords(boxes1, boxes2, "distance_box_iou")
     inter, union = _overlap(b1, b2)
     cw, ch = _enclosing(b1, b2)
     return inter / union - _centre_distance2(b1, b2) / (cw**2 + ch**2 + eps)
@@ -365,14 +373,13 @@ def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
 
     Chapter: detection
     """
-    _check_boxes(boxes1, "boxes1", "complete_box_iou", pairwise=True)
-    _check_boxes(boxes2, "boxes2", "complete_box_iou", pairwise=True)
-    b1, b2 = _upcast_pairwise(boxes1)[:, None], _upcast_pairwise(boxes2)[None]
+    b1, b2 = _pairwise_coords(boxes1, boxes2, "complete_box_iou")
     inter, union = _overlap(b1, b2)
     iou = inter / union
     cw, ch = _enclosing(b1, b2)
     v = _aspect_term(b1, b2)
-    alpha = (v / (1 - iou + v + eps)).detach()
+    with torch.no_grad():  # α is a weight, not a function to differentiate (the paper's choice)
+        alpha = v / (1 - iou + v + eps)
     return iou - _centre_distance2(b1, b2) / (cw**2 + ch**2 + eps) - alpha * v
 
 
@@ -408,8 +415,8 @@ def iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none", eps: float
 
     Chapter: detection
     """
-    boxes1, boxes2 = _check_loss_inputs(boxes1, boxes2, "iou_loss", reduction)
-    inter, union = _overlap(boxes1, boxes2)
+    b1, b2 = _check_loss_inputs(boxes1, boxes2, "iou_loss", reduction)
+    inter, union = _overlap(b1, b2)
     return _box_reduce(1 - inter / (union + eps), reduction)
 
 
@@ -442,9 +449,9 @@ def generalized_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "n
 
     Chapter: detection
     """
-    boxes1, boxes2 = _check_loss_inputs(boxes1, boxes2, "generalized_box_iou_loss", reduction)
-    inter, union = _overlap(boxes1, boxes2)
-    cw, ch = _enclosing(boxes1, boxes2)
+    b1, b2 = _check_loss_inputs(boxes1, boxes2, "generalized_box_iou_loss", reduction)
+    inter, union = _overlap(b1, b2)
+    cw, ch = _enclosing(b1, b2)
     area_c = cw * ch
     loss = 1 - inter / (union + eps) + (area_c - union) / (area_c + eps)
     return _box_reduce(loss, reduction)
@@ -479,10 +486,10 @@ def distance_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none
 
     Chapter: detection
     """
-    boxes1, boxes2 = _check_loss_inputs(boxes1, boxes2, "distance_box_iou_loss", reduction)
-    inter, union = _overlap(boxes1, boxes2)
-    cw, ch = _enclosing(boxes1, boxes2)
-    loss = 1 - inter / (union + eps) + _centre_distance2(boxes1, boxes2) / (cw**2 + ch**2 + eps)
+    b1, b2 = _check_loss_inputs(boxes1, boxes2, "distance_box_iou_loss", reduction)
+    inter, union = _overlap(b1, b2)
+    cw, ch = _enclosing(b1, b2)
+    loss = 1 - inter / (union + eps) + _centre_distance2(b1, b2) / (cw**2 + ch**2 + eps)
     return _box_reduce(loss, reduction)
 
 
@@ -518,11 +525,12 @@ def complete_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none
 
     Chapter: detection
     """
-    boxes1, boxes2 = _check_loss_inputs(boxes1, boxes2, "complete_box_iou_loss", reduction)
-    inter, union = _overlap(boxes1, boxes2)
+    b1, b2 = _check_loss_inputs(boxes1, boxes2, "complete_box_iou_loss", reduction)
+    inter, union = _overlap(b1, b2)
     iou = inter / (union + eps)
-    cw, ch = _enclosing(boxes1, boxes2)
-    v = _aspect_term(boxes1, boxes2)
-    alpha = (v / (1 - iou + v + eps)).detach()
-    loss = 1 - iou + _centre_distance2(boxes1, boxes2) / (cw**2 + ch**2 + eps) + alpha * v
+    cw, ch = _enclosing(b1, b2)
+    v = _aspect_term(b1, b2)
+    with torch.no_grad():  # α is a weight, not a function to differentiate (the paper's choice)
+        alpha = v / (1 - iou + v + eps)
+    loss = 1 - iou + _centre_distance2(b1, b2) / (cw**2 + ch**2 + eps) + alpha * v
     return _box_reduce(loss, reduction)
