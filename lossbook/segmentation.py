@@ -51,9 +51,13 @@ __all__ = [
 _LAYOUT = "(N, C, *spatial), e.g. (N, C, H, W) or (N, C, D, H, W)"
 
 
-def _eager() -> bool:
-    """Data-dependent checks (values, not shapes) run only outside torch.compile's tracing."""
-    return not torch.compiler.is_compiling()
+_is_batched = getattr(torch._C._functorch, "is_batchedtensor", lambda x: False)
+
+
+def _eager(x: Tensor) -> bool:
+    """Data-dependent checks (values, not shapes) of ``x`` run only outside torch.compile's tracing
+    and outside ``torch.vmap`` (where ``bool(tensor)`` is not defined)."""
+    return not torch.compiler.is_compiling() and not _is_batched(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -71,7 +75,7 @@ def _activate(input: Tensor, sigmoid: bool, softmax: bool, fn: str) -> Tensor:
                          "everywhere); for one foreground channel use sigmoid=True", stacklevel=4)
             return input
         return _softmax(input, 1)
-    if _eager() and input.numel():
+    if _eager(input) and input.numel():
         lo, hi = torch.aminmax(input.detach())
         if bool((lo < 0) | (hi > 1)):
             warn_pitfall(
@@ -137,7 +141,7 @@ def _prepare(input: Tensor, target: Tensor, *, include_background: bool, to_oneh
         index = target.long() if target.is_floating_point() else target
         if ignore_index is not None and not 0 <= ignore_index < C:
             index = torch.where(index == ignore_index, 0, index)  # masked out below
-        if _eager():
+        if _eager(index):
             check_class_indices(index, C)
         onehot = _one_hot(index, C, input.dtype)
     else:
@@ -168,8 +172,9 @@ def _tp_fp_fn(probs: Tensor, target: Tensor, dims: list[int], squared: bool = Fa
     (for hard labels and q = 1: FP = Σ p (1 - y), FN = Σ (1 - p) y).
     """
     tp = (probs * target).sum(dims)
-    q = 2 if squared else 1
-    return tp, (probs**q).sum(dims) - tp, (target**q).sum(dims) - tp
+    if squared:
+        probs, target = probs * probs, target * target
+    return tp, probs.sum(dims) - tp, target.sum(dims) - tp
 
 
 def _tversky_index(tp: Tensor, fp: Tensor, fn: Tensor, alpha: float, beta: float, smooth_nr: float,
@@ -189,7 +194,7 @@ def _class_weight(weight, f: Tensor) -> Tensor | None:
         raise ValueError(
             f"weight has shape {format_shape(w)} but there are {f.shape[-1]} classes in the loss; give one "
             "weight per class (without the background class 0 if include_background=False)")
-    if _eager() and bool((w < 0).any()):
+    if _eager(w) and bool((w < 0).any()):
         raise ValueError(f"weight must be >= 0, got {w.tolist()}")
     return w
 
@@ -577,7 +582,7 @@ def lovasz_softmax_loss(
     if C < 2:
         raise ValueError(f"lovasz_softmax_loss needs C >= 2 class probabilities, got input of shape "
                          f"{format_shape(input)}; for one foreground channel use lovasz_hinge_loss on logits")
-    if _eager() and input.numel():
+    if _eager(input) and input.numel():
         lo, hi = torch.aminmax(input.detach())
         if bool((lo < 0) | (hi > 1)):
             warn_pitfall(f"lovasz_softmax_loss: input contains values in [{lo.item():.3g}, {hi.item():.3g}], "
@@ -589,7 +594,7 @@ def lovasz_softmax_loss(
     fg, index = _index_or_onehot(input, target, "lovasz_softmax_loss")
     valid = None
     if index is not None:
-        if _eager():
+        if _eager(index):
             check_class_indices(index, C, ignore_index=ignore_index)
         fg = _one_hot(index, C, input.dtype)
         valid = None if ignore_index is None else index != ignore_index
@@ -654,7 +659,7 @@ def lovasz_hinge_loss(
                          "lovasz_hinge_loss needs one 0/1 label per logit")
     valid = None if ignore_index is None else target != ignore_index
     labels = target if valid is None else torch.where(valid, target, 0)
-    if _eager() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+    if _eager(labels) and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
         raise ValueError(f"target must contain 0/1 labels{'' if ignore_index is None else ' or ignore_index'}, "
                          f"got values {labels.unique()[:6].tolist()}")
     labels = labels.to(input.dtype)
