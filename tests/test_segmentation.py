@@ -458,7 +458,7 @@ def test_low_precision_smoke(name, fn, dtype):
 @pytest.mark.parametrize("name,fn", ALL + COMPOSED, ids=[n for n, _ in ALL + COMPOSED])
 def test_gradcheck_and_gradgradcheck(name, fn):
     x, y = case("softmax", "index", spatial=(3, 2), seed=41)
-    x.requires_grad_()
+    x, y = x[:1].requires_grad_(), y[:1]  # 18 logits: gradgradcheck is quadratic in the input size
     assert torch.autograd.gradcheck(lambda a: fn(a, y), (x,))
     if name == "dice_ce_loss":
         pytest.xfail("lossbook.cross_entropy's second derivative is wrong (its own gradgradcheck fails)")
