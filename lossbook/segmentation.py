@@ -72,7 +72,7 @@ def _activate(input: Tensor, sigmoid: bool, softmax: bool, fn: str) -> Tensor:
     if softmax:
         if input.shape[1] == 1:  # softmax of one channel is 1 everywhere; MONAI skips it too
             warn_pitfall(f"{fn}: softmax=True on a single-channel input is ignored (its softmax is 1 "
-                         "everywhere); for one foreground channel use sigmoid=True", stacklevel=4)
+                         "everywhere); for one foreground channel use sigmoid=True")
             return input
         return _softmax(input, 1)
     if _eager(input) and input.numel():
@@ -81,7 +81,7 @@ def _activate(input: Tensor, sigmoid: bool, softmax: bool, fn: str) -> Tensor:
             warn_pitfall(
                 f"{fn}: input contains values in [{lo.item():.3g}, {hi.item():.3g}], outside [0, 1], "
                 "but sigmoid=False and softmax=False, so it is used as probabilities; for logits pass "
-                "softmax=True (or sigmoid=True)", stacklevel=4)
+                "softmax=True (or sigmoid=True)")
     return input
 
 
