@@ -512,3 +512,12 @@ def test_device_follows_the_input():
     x, y = x.to(device), y.to(device)
     for _, fn in ALL:
         assert fn(x, y).device == x.device
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import lossbook.segmentation as module
+
+    result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 12

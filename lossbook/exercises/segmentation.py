@@ -24,7 +24,9 @@ def _overlap_cases(gen: torch.Generator, tversky: bool) -> list[Case]:
     p, y = _masks(gen, n, c, 5, 6)
     p3, y3 = _masks(gen, 1, 2, 3, 4, 2)
     empty = torch.zeros(1, 1, 8, dtype=D)
-    kw = [{"alpha": 0.3, "beta": 0.7}, {"alpha": 0.5, "beta": 0.5}, {"alpha": 1.0, "beta": 1.0}] if tversky else [{}] * 3
+    kw = [{}] * 3
+    if tversky:
+        kw = [{"alpha": 0.3, "beta": 0.7}, {"alpha": 0.5, "beta": 0.5}, {"alpha": 1.0, "beta": 1.0}]
     cases = [
         Case(f"random masks ({n}, {c}, 5, 6)", (p, y), kw[0]),
         Case("a 3-D volume (1, 2, 3, 4, 2)", (p3, y3), kw[1]),
