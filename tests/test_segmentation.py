@@ -106,6 +106,26 @@ def test_dice_smoothing_and_weight_match_monai(smooth, weight):
     assert_matches(lossbook.dice_loss, monai("DiceLoss", **kw), (x, y), kw, grad=(0,))
 
 
+@pytest.mark.parametrize("batch,include_background,reduction", [(True, True, "none"), (True, False, "sum"),
+                                                                 (False, False, "none")])
+def test_dice_weight_with_batch_and_background_matches_monai(batch, include_background, reduction):
+    x, y = case("softmax", "index", c=4, seed=4)
+    weight = [0.5, 2.0, 1.0] if not include_background else [0.1, 0.5, 2.0, 1.0]
+    kw = dict(softmax=True, to_onehot_y=True, batch=batch, include_background=include_background,
+              reduction=reduction, weight=weight, squared_pred=True)
+    ref = monai("DiceLoss", none_shape(batch) if reduction == "none" else None, **kw)
+    assert_matches(lossbook.dice_loss, ref, (x, y), kw, grad=(0,))
+
+
+def test_dice_weight_is_ignored_when_one_class_remains():
+    # MONAI applies no weight when a single class is left (here: two classes, background dropped)
+    x, y = case("softmax", "index", c=2, seed=4)
+    kw = dict(softmax=True, to_onehot_y=True, include_background=False, reduction="none")
+    assert compare(lossbook.dice_loss(x, y, **kw), lossbook.dice_loss(x, y, weight=7.0, **kw)) is None
+    assert compare(monai("DiceLoss", none_shape(False), weight=7.0, **kw)(x, y),
+                   lossbook.dice_loss(x, y, weight=7.0, **kw)) is None
+
+
 @pytest.mark.parametrize("fn,cls", [(lossbook.dice_loss, "DiceLoss"), (lossbook.tversky_loss, "TverskyLoss")])
 @pytest.mark.parametrize("target_kind,ignore", [("index", 255), ("index", 1), ("index", -1), ("onehot", 255),
                                                 ("onehot", 2)])
@@ -134,11 +154,12 @@ def test_ignore_index_masks_out_instead_of_crashing():
 
 @pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.3, 0.7), (1.0, 1.0), (0.9, 0.1), (0.0, 1.0)])
 @pytest.mark.parametrize("act,target_kind", [("none", "onehot"), ("softmax", "index"), ("sigmoid", "onehot")])
-@pytest.mark.parametrize("batch,reduction", [(False, "none"), (True, "none"), (False, "mean"), (True, "sum")])
-def test_tversky_matches_monai(alpha, beta, act, target_kind, batch, reduction):
+@pytest.mark.parametrize("batch,reduction,include_background", [(False, "none", True), (True, "none", False),
+                                                                 (False, "mean", False), (True, "sum", True)])
+def test_tversky_matches_monai(alpha, beta, act, target_kind, batch, reduction, include_background):
     x, y = case(act, target_kind, seed=8)
     kw = dict(ACT[act], to_onehot_y=target_kind == "index", alpha=alpha, beta=beta, batch=batch,
-              reduction=reduction, smooth_nr=0.1, smooth_dr=0.2)
+              reduction=reduction, smooth_nr=0.1, smooth_dr=0.2, include_background=include_background)
     assert_matches(lossbook.tversky_loss, monai("TverskyLoss", **kw), (x, y), kw, grad=(0,))
 
 
@@ -160,10 +181,12 @@ def test_tversky_half_half_is_dice_and_one_one_is_jaccard(include_background):
 @pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
 @pytest.mark.parametrize("act,target_kind", [("none", "onehot"), ("softmax", "index"), ("sigmoid", "index")])
 @pytest.mark.parametrize("batch,reduction", [(False, "none"), (True, "none"), (False, "mean"), (True, "sum")])
-def test_generalized_dice_matches_monai(w_type, act, target_kind, batch, reduction):
+@pytest.mark.parametrize("include_background", [True, False])
+def test_generalized_dice_matches_monai(w_type, act, target_kind, batch, reduction, include_background):
     x, y = case(act, target_kind, c=4, seed=10)
     y[0, :, :2] = 0 if target_kind == "index" else y[0, :, :2]  # a class missing from one sample
-    kw = dict(ACT[act], to_onehot_y=target_kind == "index", w_type=w_type, batch=batch, reduction=reduction)
+    kw = dict(ACT[act], to_onehot_y=target_kind == "index", w_type=w_type, batch=batch, reduction=reduction,
+              include_background=include_background)
     shape = none_shape(batch, per_class=False) if reduction == "none" else None
     # MONAI computes the class weights in float32 even for float64 inputs: hence the tolerance
     assert_matches(lossbook.generalized_dice_loss, monai("GeneralizedDiceLoss", shape, **kw), (x, y), kw,
