@@ -45,9 +45,9 @@ register(
         title="Binary cross-entropy with logits, stable for any logit",
         reference=bce_with_logits_reference,
         cases=_bce_cases,
-        hint="write the loss as (1 - y) x + l_w softplus(-x) with l_w = 1 + (pos_weight - 1) y, and "
-        "softplus(z) = max(z, 0) + log1p(exp(-|z|)); never take log(sigmoid(x)); at x = 0 the gradient "
-        "must be sigmoid(0) - y: use torch.maximum(z, 0 * z), which splits the tie of its kink",
+        forbidden=("torch.nn.functional.binary_cross_entropy_with_logits", "torch.nn.functional.binary_cross_entropy"),
+        hint="look for a formulation in which exp only ever sees a non-positive number; then check the "
+        "gradient at a logit of exactly zero",
     )
 )
 
@@ -81,8 +81,8 @@ register(
         title="The sigmoid focal loss, built on BCE-with-logits",
         reference=focal_reference,
         cases=_focal_cases,
-        hint="start from the per-element BCE-with-logits; p_t = p y + (1 - p)(1 - y) with p = sigmoid(x); "
-        "multiply by (1 - p_t) ** gamma and, if alpha >= 0, by alpha y + (1 - alpha)(1 - y)",
+        forbidden=("torchvision.ops.sigmoid_focal_loss", "torchvision.ops.focal_loss.sigmoid_focal_loss"),
+        hint="the focal loss is BCE multiplied by factors: which ones, and where does alpha apply?",
     )
 )
 
@@ -110,8 +110,7 @@ register(
         id="cls-pos-weight-grad",
         title="The gradient of BCE-with-logits with pos_weight, at four logits",
         reference=_pos_weight_grad,
-        hint="differentiate (1 - y) x + (1 + (p_w - 1) y) softplus(-x): the derivative of softplus(-x) is "
-        "-sigmoid(-x) = sigmoid(x) - 1",
+        hint="pos_weight scales the positive term only: which samples does it affect?",
     )
 )
 
@@ -153,7 +152,6 @@ register(
         id="cls-read-pr",
         title="Precision and recall at threshold 0.5, and the average precision, of a small ranking",
         reference=_read_pr,
-        hint="walk down the ranking: precision = hits so far / items so far, recall = hits so far / all "
-        "positives; AP averages the precision at the rank of each positive",
+        hint="walk down the ranking one item at a time and count hits",
     )
 )

@@ -53,9 +53,8 @@ register(
         title="NLL with class weights and ignore_index (weighted mean)",
         reference=nll_mean_reference,
         cases=_nll_cases,
-        hint="pick -log_probs[n, y_n] with gather, multiply by w[y_n], set ignored entries to 0 (torch.where, "
-        "and never index with ignore_index itself), and divide the sum by the sum of w[y_n] over the "
-        "targets that are not ignored",
+        forbidden=("torch.nn.functional.nll_loss", "torch.nn.functional.cross_entropy"),
+        hint="look at what the mean divides by when some targets carry more weight than others, and some are ignored",
     )
 )
 
@@ -83,8 +82,8 @@ register(
         title="Cross-entropy as NLL of log_softmax",
         reference=ce_reference,
         cases=_ce_cases,
-        hint="log_probs = lossbook.log_softmax(logits, dim=1); then take -log_probs at the target class "
-        "(gather along dim 1) and average; softmax followed by log overflows for huge logits",
+        forbidden=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"),
+        hint="you need one log-probability per sample: the one of its target class",
     )
 )
 
@@ -102,8 +101,7 @@ register(
         id="ce-label-smoothing-value",
         title="A label-smoothed cross-entropy by hand",
         reference=_smoothed_value,
-        hint="with C classes the smoothed target puts 1 - eps + eps/C on the true class and eps/C on every "
-        "other class; the loss is -sum_c q_c log p_c",
+        hint="write down the smoothed target distribution first, then compare it with the model's",
     )
 )
 
@@ -141,7 +139,6 @@ register(
         title="Find the bug in a language-model loss",
         reference=next_token_loss_reference,
         cases=_lm_cases,
-        hint="the logits at position t predict token t + 1 (drop the last logit and the first token), and the "
-        "vocabulary must stay the last dimension when you flatten (B, T - 1, V) to (B * (T - 1), V)",
+        hint="check which position each logit predicts, and which dimension is the vocabulary after the reshape",
     )
 )

@@ -33,8 +33,7 @@ register(
         id="kl-categorical",
         title="KL(P‖Q) for P = [1/2, 1/4, 1/4] and Q = [1/4, 1/2, 1/4], in nats",
         reference=_kl_by_hand,
-        hint="sum p_i·log(p_i/q_i) over the three outcomes; the last term is 0, the first two are ± multiples of "
-        "log 2",
+        hint="the outcomes where P and Q agree contribute nothing",
     )
 )
 
@@ -63,8 +62,7 @@ register(
         title="Fix a kl_div call: the KL from the teacher's distribution to the student's",
         reference=teacher_student_kl,
         cases=_teacher_student_cases,
-        hint="input is the model's log Q (log_softmax of the student's logits), target is P (the teacher's "
-        "probabilities), and reduction='batchmean' divides by the batch size only",
+        hint="which argument of kl_div is in log space, and what does 'batchmean' divide by?",
     )
 )
 
@@ -95,8 +93,8 @@ register(
         title="The closed-form KL between two diagonal Gaussians",
         reference=gaussian_kl_per_sample,
         cases=_gaussian_cases,
-        hint="per latent dim: ½(logvar_p − logvar_q + (e^logvar_q + (mu_q − mu_p)²)/e^logvar_p − 1); "
-        "then sum over the last dimension",
+        forbidden=("torch.distributions.kl_divergence", "torch.distributions.kl.kl_divergence"),
+        hint="the KL of independent dimensions is the sum of one-dimensional KLs",
     )
 )
 
@@ -125,7 +123,7 @@ register(
         title="A knowledge-distillation loss (Hinton et al.)",
         reference=kd_loss,
         cases=_kd_cases,
-        hint="soften both logits with the same T, take kl_div(student log-probs, teacher probs, 'batchmean'), "
-        "multiply by T², and mix with the ordinary cross-entropy on the unsoftened student logits",
+        hint="two terms: one compares the softened distributions, one compares with the labels; mind the "
+        "scale of the first",
     )
 )

@@ -29,8 +29,7 @@ register(
         id="intro-coin-mle",
         title="The maximum-likelihood estimate of θ for 7 heads in 10 tosses",
         reference=_coin_mle,
-        hint="write the NLL −[k log θ + (n−k) log(1−θ)] and find where its derivative is zero "
-        "(or search a fine grid of θ in (0, 1))",
+        hint="which θ makes the observed tosses most probable? Compare the NLL at a few values of θ",
         # a grid search with step 1e-4 or a few hundred gradient steps is an honest answer
         rtol=1e-4,
         atol=1e-6,
@@ -69,8 +68,7 @@ register(
         title="Implement the reductions 'none', 'mean' and 'sum'",
         reference=reduce_reference,
         cases=_reduce_cases,
-        hint="'none' returns the tensor unchanged, 'sum' adds every element, 'mean' divides that sum by "
-        "the number of elements (an empty tensor has mean NaN and sum 0)",
+        hint="think about what each reduction must return for an empty tensor, and which dtype it keeps",
     )
 )
 
@@ -100,7 +98,7 @@ register(
         id="intro-weighted-mean",
         title="The class-weighted mean NLL of a small batch",
         reference=_weighted_mean_nll,
-        hint="l_n = −w[y_n] · log_softmax(logits)[n, y_n]; the mean divides Σ l_n by Σ w[y_n], not by N",
+        hint="a weighted mean divides by the total weight, not by the number of samples",
         rtol=1e-5,
         atol=1e-7,
     )

@@ -38,8 +38,8 @@ register(
         title="Implement the Huber loss from its definition",
         reference=huber_loss,
         cases=_huber_cases,
-        hint="with d = input - target: 0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta); "
-        "then apply the reduction ('none', 'mean' or 'sum')",
+        forbidden=("torch.nn.functional.huber_loss", "torch.nn.functional.smooth_l1_loss"),
+        hint="the loss has two pieces: decide, element by element, which piece applies",
     )
 )
 
@@ -65,9 +65,7 @@ register(
         title="The pinball loss as an autograd Function with a hand-derived backward",
         reference=quantile_loss,
         cases=_pinball_cases,
-        hint="with e = target - input the loss is max(q*e, (q-1)*e); its derivative with respect to input "
-        "is -q where e > 0 and 1 - q where e < 0 (and the opposite sign for target); for 'mean' divide "
-        "the upstream gradient by the number of elements",
+        hint="the loss is piecewise linear in the error: what is its slope on each side of zero?",
     )
 )
 
@@ -96,7 +94,7 @@ register(
         title="A log-cosh loss that never overflows",
         reference=log_cosh_loss,
         cases=_log_cosh_cases,
-        hint="log cosh(e) = |e| + log1p(exp(-2|e|)) - log(2): exp is only ever taken of a number <= 0",
+        hint="cosh overflows long before log(cosh) does: rewrite log(cosh(e)) so that exp never sees a large argument",
         rtol=1e-5,
         atol=1e-7,
     )
@@ -126,8 +124,7 @@ register(
         id="regression-choose-delta",
         title="Choose Huber's delta from residuals that contain outliers",
         reference=_chosen_delta,
-        hint="scale = 1.4826 * median(|r - median(r)|); delta = 1.345 * scale. Do not use r.std(): the "
-        "outliers inflate it",
+        hint="delta should follow the scale of the ordinary residuals, measured in a way the outliers cannot inflate",
         rtol=1e-4,
     )
 )

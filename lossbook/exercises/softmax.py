@@ -46,8 +46,8 @@ register(Exercise(
     title="A stable log-sum-exp along a dimension",
     reference=logsumexp,
     cases=_stable_cases,
-    hint="subtract the maximum along dim (keepdim=True) before exp, add it back after the log; "
-         "exp(1000) is inf even in float64",
+    forbidden=("torch.logsumexp", "torch.Tensor.logsumexp", "torch.special.logsumexp"),
+    hint="what happens to exp(x) when x is 1000? Find a way to never exponentiate a large positive number",
 ))
 
 register(Exercise(
@@ -55,14 +55,20 @@ register(Exercise(
     title="log_softmax from log-sum-exp",
     reference=log_softmax,
     cases=_stable_cases,
-    hint="log_softmax(x) = x - logsumexp(x, dim, keepdim=True); never take the log of a softmax",
+    forbidden=(
+        "torch.log_softmax",
+        "torch.Tensor.log_softmax",
+        "torch.nn.functional.log_softmax",
+        "torch.special.log_softmax",
+    ),
+    hint="log_softmax and log-sum-exp are closely related: which one can you express with the other?",
 ))
 
 register(Exercise(
     id="softmax-temperature",
     title="The temperature that brings the top probability of [2.0, 1.0, 0.1] down to 0.5",
     reference=_temperature_answer,
-    hint="softmax(z / T).max() decreases as T grows: bisect on T between 1 and 10",
+    hint="the top probability changes monotonically with T: search for the T where it crosses 0.5",
     rtol=1e-5,
     atol=1e-6,
 ))
