@@ -340,9 +340,9 @@ def _raised_in_own_code(exc: BaseException) -> bool:
 def _exc_text(exc: BaseException) -> str:
     name = type(exc).__name__
     if isinstance(exc, SystemExit):
-        return "your code called sys.exit() (SystemExit); a checked function must return its result"
+        return "SystemExit (sys.exit() was called; a checked function returns its result instead)"
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (KeyboardInterrupt)"
+        return "KeyboardInterrupt (the run was interrupted)"
     try:
         msg = str(exc)
     except BaseException:  # noqa: BLE001 - the reader's exception may have a broken __str__

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from ..cross_entropy import cross_entropy, nll_loss
 from ..softmax import log_softmax
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -139,6 +139,56 @@ register(
         title="Find the bug in a language-model loss",
         reference=next_token_loss_reference,
         cases=_lm_cases,
+        style="find-the-bug",
         hint="check which position each logit predicts, and which dimension is the vocabulary after the reshape",
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="ce-gradient-predict",
+        title="Predict: the gradient of one sample's cross-entropy with respect to its logits, summed over classes",
+        options={
+            "a": Option("0, whatever the logits",
+                        "right: the gradient is softmax(z) − onehot(y); both vectors sum to 1, so their "
+                        "difference sums to 0. Adding the same number to every logit changes nothing, so the "
+                        "gradient can have no component along (1, …, 1)"),
+            "b": Option("1",
+                        "no: that is the sum of the softmax alone; the target's one-hot vector is subtracted "
+                        "from it"),
+            "c": Option("−1",
+                        "no: that is the sum of −onehot(y) alone; the softmax part adds +1"),
+            "d": Option("it depends on the logits",
+                        "no: each entry depends on the logits, but their sum does not: p sums to 1 for any z"),
+        },
+        answer="a",
+        style="predict",
+        hint="what is the gradient of −log softmax(z)_y, and what does each of its two parts sum to?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="ce-double-softmax",
+        title="Predict: the lowest cross-entropy a model can reach when its last layer already applies softmax "
+              "(10 classes)",
+        options={
+            "a": Option("0, as for any model that predicts the right class with certainty",
+                        "no: F.cross_entropy applies its own log-softmax, so the model's probabilities are "
+                        "treated as logits; logits between 0 and 1 can never make one class certain"),
+            "b": Option("about 1.46 = log(1 + 9/e), even for perfect one-hot outputs",
+                        "right: the best the model can output is a one-hot vector, whose softmax is "
+                        "e/(e + 9) ≈ 0.23 on the true class; the loss is stuck above 1.46, the gradients are "
+                        "small, and training crawls. Give cross_entropy the logits"),
+            "c": Option("log 10 ≈ 2.30, the loss of a uniform guess",
+                        "no: a one-hot input still favours the right class a little (e against 1), so the "
+                        "loss is below log 10, but far above 0"),
+        },
+        answer="b",
+        style="predict",
+        hint="feed a one-hot vector to the cross-entropy as if it were logits: what is its softmax?",
     )
 )

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from ..regression import huber_loss, log_cosh_loss, quantile_loss
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -126,5 +126,74 @@ register(
         reference=_chosen_delta,
         hint="delta should follow the scale of the ordinary residuals, measured in a way the outliers cannot inflate",
         rtol=1e-4,
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="regression-which-loss",
+        title="Which loss for prices with a few typing errors (a price entered with three extra zeros)?",
+        options={
+            "a": Option("the mean squared error",
+                        "no: MSE is minimised by the conditional mean, and one price 1000 times too large moves "
+                        "a mean a long way; its squared residual also dominates the gradient of every batch "
+                        "it is in"),
+            "b": Option("the mean absolute error",
+                        "right: MAE is minimised by the conditional median, which a few gross errors barely "
+                        "move, and each sample's gradient is at most 1 in size, however wrong its target"),
+            "c": Option("either: both are minimised by the same prediction",
+                        "no: they agree only for symmetric noise without outliers; with outliers the mean (MSE) "
+                        "and the median (MAE) are far apart, and that difference is the point of the choice"),
+        },
+        answer="b",
+        hint="which statistic of the targets does each loss estimate, and which one do outliers move?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="regression-gradient-predict",
+        title="Predict: the gradient of the L1 loss at a residual of 100, compared with a residual of 1",
+        options={
+            "a": Option("100 times larger",
+                        "no: that is the MSE, whose gradient 2e grows with the residual; the gradient of |e| is "
+                        "sign(e)"),
+            "b": Option("exactly the same",
+                        "right: d|e|/de = sign(e) = 1 for any positive residual, so an outlier pulls on the "
+                        "model exactly as hard as a small error, which is why L1 is robust"),
+            "c": Option("zero: a residual that large is treated as an outlier and ignored",
+                        "no: L1 never ignores a sample; losses that do (redescending ones such as Tukey's "
+                        "biweight) have a gradient that returns to 0 for large residuals"),
+        },
+        answer="b",
+        style="predict",
+        hint="differentiate |e| on each side of zero",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="regression-noise-predict",
+        title="Predict: for one residual d = 3, which variance minimises the Gaussian NLL ½(log σ² + d²/σ²)?",
+        options={
+            "a": Option("σ² = 9, the squared residual",
+                        "right: the derivative ½(1/σ² − d²/σ⁴) is zero at σ² = d² (the first derivative; the "
+                        "second confirms it is a minimum), so a network that predicts its variance learns to "
+                        "predict its own squared error"),
+            "b": Option("σ² → 0: a smaller variance is always more confident, hence better",
+                        "no: the term d²/σ² explodes as σ² → 0 unless the residual is exactly 0; only a "
+                        "perfect prediction can afford a tiny variance"),
+            "c": Option("σ² = 3, the absolute residual",
+                        "no: the variance is in squared units of the target; the minimiser is d², the square "
+                        "of the residual, not |d|"),
+            "d": Option("σ² → ∞: the NLL keeps decreasing as the variance grows",
+                        "no: the log σ² term grows without bound; it is the price a model pays for being vague"),
+        },
+        answer="a",
+        style="predict",
+        hint="set the derivative with respect to σ² to zero",
     )
 )
