@@ -559,3 +559,32 @@ def test_a_hint_is_a_nudge_not_the_recipe(ex):
     assert len(ex.hint) <= 130, f"{ex.id}: a hint is one short nudge; the recipe belongs in the solution"
     assert not re.search(r"\b(torch|F|lossbook|nn)\.\w|\w\.\w+\(|=", ex.hint), \
         f"{ex.id}: a hint gives no formula or code to type in: {ex.hint}"
+
+
+def test_exercise_styles_are_checked():
+    with pytest.raises(ValueError, match="style must be"):
+        Exercise(id="x", title="x", reference=lambda: 1.0, style="find-a-bug")
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        Exercise(id="x", title="x", reference=lambda: 1.0, time_limit=0)
+
+
+def _notebook_code() -> str:
+    import json
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    return "\n".join("".join(c["source"]) for nb in sorted(book.rglob("*.ipynb")) if ".ipynb_checkpoints" not in str(nb)
+                     for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+
+
+PREDICT_EXERCISES = [e for e in CHOICE_EXERCISES if e.style == "predict"]
+
+
+@pytest.mark.parametrize("ex", PREDICT_EXERCISES, ids=lambda e: e.id)
+def test_a_prediction_is_revealed_by_a_run(ex):
+    """The solution of a predict-then-run exercise checks what the experiment produced, not a typed-in key."""
+    pattern = r"assert check\(\s*[\"']" + re.escape(ex.id) + r"[\"']\s*,\s*([^)]+)\)"
+    calls = re.findall(pattern, _notebook_code())
+    assert calls, f"{ex.id}: no solution cell asserts check({ex.id!r}, ...)"
+    assert all(not re.fullmatch(r"\s*[\"'].*[\"']\s*", c) for c in calls), \
+        f"{ex.id}: the solution must pass the outcome of the run (e.g. `happened`), not a literal key: {calls}"

@@ -117,6 +117,12 @@ class Exercise:
     time_limit: float = 10.0
     digits: int = 4
 
+    def __post_init__(self) -> None:
+        if self.style not in ("implement", "find-the-bug"):
+            raise ValueError(f"{self.id}: style must be 'implement' or 'find-the-bug', got {self.style!r}")
+        if self.time_limit <= 0:
+            raise ValueError(f"{self.id}: time_limit must be positive, got {self.time_limit!r}")
+
     @property
     def kind(self) -> str:
         return "value" if self.cases is None else "function"

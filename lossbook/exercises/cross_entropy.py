@@ -192,3 +192,24 @@ register(
         hint="feed a one-hot vector to the cross-entropy as if it were logits: what is its softmax?",
     )
 )
+
+register(
+    ChoiceExercise(
+        id="ce-ignore-mean-predict",
+        title="Predict: what does reduction='mean' divide by when some targets are ignore_index?",
+        options={
+            "a": Option("the number of target positions, padding included",
+                        "no: then every padding token would dilute the loss, and the same sentence would get a "
+                        "smaller loss in a batch with longer neighbours"),
+            "b": Option("the number of targets that are not ignored (with class weights: their total weight)",
+                        "right: ignored positions are removed from both the sum and the count, so the loss is "
+                        "the mean over real tokens, whatever the padding"),
+            "c": Option("the number of sequences in the batch",
+                        "no: that is a per-sequence sum averaged over the batch, which grows with the sequence "
+                        "length; cross_entropy's 'mean' averages over the individual targets"),
+        },
+        answer="b",
+        style="predict",
+        hint="compare the 'mean' with the 'sum' and count the targets",
+    )
+)

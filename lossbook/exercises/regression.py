@@ -197,3 +197,32 @@ register(
         hint="set the derivative with respect to σ² to zero",
     )
 )
+
+
+def huber_mean_reference(input: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
+    """The mean Huber loss (lossbook's ``huber_loss``, PyTorch's convention)."""
+    return huber_loss(input, target, reduction="mean", delta=delta)
+
+
+def _huber_bug_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for delta in (1.0, 0.5, 2.0):
+        shape = _shape(gen, 2)
+        cases.append(Case(f"delta={delta}, shape {shape}", (randn(gen, *shape, scale=2.5), randn(gen, *shape)),
+                          {"delta": delta}))
+    e = torch.tensor([-4.0, -1.0, -0.5, 0.5, 1.0, 4.0], dtype=torch.float64)
+    cases.append(Case("residuals on both sides of delta=1", (e, torch.zeros_like(e)), {"delta": 1.0}))
+    return cases
+
+
+register(
+    Exercise(
+        id="regression-huber-bug",
+        title="Find the bug: a Huber loss that jumps at delta",
+        reference=huber_mean_reference,
+        cases=_huber_bug_cases,
+        style="find-the-bug",
+        forbidden=("torch.nn.functional.huber_loss", "torch.nn.functional.smooth_l1_loss"),
+        hint="evaluate both pieces at a residual of exactly delta: do they meet?",
+    )
+)
