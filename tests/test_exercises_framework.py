@@ -375,6 +375,15 @@ def test_grad_mode_and_default_dtype_are_restored(quick_exercise):
     with torch.no_grad():  # a check called under no_grad still compares gradients, and leaves no_grad on
         assert not check("test-quick", lambda x: (x * x).detach(), quiet=True)
         assert not torch.is_grad_enabled()
+    with torch.inference_mode():  # ... and so does one called under inference_mode
+        assert check("test-quick", lambda x: x * x, quiet=True)
+        assert torch.is_inference_mode_enabled()
+    torch.set_default_device("meta")  # a learner's global default device does not reach the hidden cases
+    try:
+        assert check("test-quick", lambda x: x * x, quiet=True)
+        assert torch.get_default_device().type == "meta"
+    finally:
+        torch.set_default_device(None)
 
 
 @pytest.mark.parametrize("answer", [
@@ -588,3 +597,19 @@ def test_a_prediction_is_revealed_by_a_run(ex):
     assert calls, f"{ex.id}: no solution cell asserts check({ex.id!r}, ...)"
     assert all(not re.fullmatch(r"\s*[\"'].*[\"']\s*", c) for c in calls), \
         f"{ex.id}: the solution must pass the outcome of the run (e.g. `happened`), not a literal key: {calls}"
+
+
+def _notebook_markdown() -> str:
+    import json
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    return "\n".join("".join(c["source"]) for nb in sorted(book.rglob("*.ipynb")) if ".ipynb_checkpoints" not in str(nb)
+                     for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("ex", CHOICE_EXERCISES, ids=lambda e: e.id)
+def test_the_book_shows_the_options_the_checker_knows(ex):
+    text = _notebook_markdown()
+    missing = [f"({k}) {o.text}" for k, o in ex.options.items() if f"({k}) {o.text}" not in text]
+    assert not missing, f"{ex.id}: the exercise box in the book lacks the options {missing}"

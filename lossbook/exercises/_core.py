@@ -983,9 +983,12 @@ def check(exercise_id: str, answer: Any, *, quiet: bool = False) -> CheckResult:
         _ENV.apply({}, checker=True)
     learner_env = _ENV.deviations(checker=False)
     grad_mode, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    default_device = torch.get_default_device()
     try:
         _ENV.apply({}, checker=False)
-        with torch.enable_grad():
+        if default_device.type != "cpu":  # the hidden cases are made on the CPU, as the references expect
+            torch.set_default_device("cpu")
+        with torch.inference_mode(False), torch.enable_grad():
             result = _check(exercise_id, answer, quiet, notes, learner_env, default_dtype)
     except BaseException as exc:  # noqa: BLE001 - never raise because of the reader's answer
         msg = f"✘ the check was interrupted: {_exc_text(exc)}"
@@ -995,6 +998,8 @@ def check(exercise_id: str, answer: Any, *, quiet: bool = False) -> CheckResult:
         _ENV.apply(learner_env, checker=False)
         torch.set_grad_enabled(grad_mode)
         torch.set_default_dtype(default_dtype)
+        if torch.get_default_device() != default_device:
+            torch.set_default_device(default_device)
     if not quiet:
         print(result.report)
     return result

@@ -179,11 +179,12 @@ register(
             "a": Option("0, as for any model that predicts the right class with certainty",
                         "no: F.cross_entropy applies its own log-softmax, so the model's probabilities are "
                         "treated as logits; logits between 0 and 1 can never make one class certain"),
-            "b": Option("about 1.46 = log(1 + 9/e), even for perfect one-hot outputs",
+            "b": Option("log(1 + 9/e), well above 0, even for perfect one-hot outputs",
                         "right: the best the model can output is a one-hot vector, whose softmax is "
-                        "e/(e + 9) ≈ 0.23 on the true class; the loss is stuck above 1.46, the gradients are "
-                        "small, and training crawls. Give cross_entropy the logits"),
-            "c": Option("log 10 ≈ 2.30, the loss of a uniform guess",
+                        "e/(e + 9) on the true class, less than a quarter; the loss cannot go below "
+                        "log(1 + 9/e), the gradients are small, and training crawls. Give cross_entropy the "
+                        "logits"),
+            "c": Option("log 10, the loss of a uniform guess",
                         "no: a one-hot input still favours the right class a little (e against 1), so the "
                         "loss is below log 10, but far above 0"),
         },
