@@ -613,3 +613,12 @@ def test_the_book_shows_the_options_the_checker_knows(ex):
     text = _notebook_markdown()
     missing = [f"({k}) {o.text}" for k, o in ex.options.items() if f"({k}) {o.text}" not in text]
     assert not missing, f"{ex.id}: the exercise box in the book lacks the options {missing}"
+
+
+def test_the_time_limit_works_where_signals_are_refused(quick_exercise, monkeypatch):
+    def refuse(*args):
+        raise ValueError("signal only works in main thread of the main interpreter")
+
+    monkeypatch.setattr(signal, "signal", refuse)
+    r = check("test-quick", _spin, quiet=True)
+    assert not r and "took longer than 0.3 s" in r.report, r.report

@@ -417,7 +417,11 @@ class _Deadline:
     def arm(self) -> None:
         self.armed = True
         if self._use_signal:
-            self._old_handler = signal.signal(signal.SIGALRM, self._handler)
+            try:
+                self._old_handler = signal.signal(signal.SIGALRM, self._handler)
+            except (ValueError, OSError):  # signals unavailable here (an embedding host): use the watchdog
+                self._use_signal = False
+        if self._use_signal:
             self._armed_at = time.monotonic()
             self._old_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds, self.REFIRE)
         else:
