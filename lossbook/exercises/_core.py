@@ -716,7 +716,7 @@ class _Session:
         replaced = _ENV.names({**side_effects, **checker_devs})
         if replaced:
             self._note(f"your function replaced {', '.join(replaced[:4])}{' …' if len(replaced) > 4 else ''}: "
-                       "the checker uses and keeps the originals")
+                       "the checker used the originals and put them back")
         return out, recorder.called
 
     def _restore_modes(self) -> None:
