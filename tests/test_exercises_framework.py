@@ -155,7 +155,10 @@ def choice_exercise():
 def test_choice_right_answer_explains(choice_exercise, capsys):
     r = check("test-choice", " (A) ")
     assert r and r.passed == r.total == 1
-    assert "the square of 3 is 9" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the square of 3 is 9" in out and "is right: right" not in out, out
+    r = check("test-choice", "b", quiet=True)
+    assert "is not right: no" not in r.report, r.report
 
 
 def test_choice_wrong_answer_gets_its_own_explanation(choice_exercise):

@@ -921,7 +921,8 @@ def _check_choice(ex: ChoiceExercise, answer: Any) -> tuple[str | None, str | No
         return f"{_fmt(str.__str__(answer))} is not an option; answer with one of {keys}", None
     why = ex.options[key].why
     if key != ex.answer:
-        return f"({key}) is not right: {why}", why
+        says = str.lower(why).startswith(("no", "wrong", "not "))  # the explanation already says so
+        return (f"({key}) — {why}" if says else f"({key}) is not right: {why}"), why
     return None, why
 
 
@@ -1034,7 +1035,8 @@ def _check(exercise_id: Any, answer: Any, quiet: bool, notes: list[str], learner
             if explanation is not None and ex.hint:
                 lines.append(f"  hint: {ex.hint}")
         else:
-            lines.append(f"  ✔ ({ex.answer}) is right: {explanation}")
+            says = str.lower(explanation).startswith(("right", "correct", "yes"))
+            lines.append(f"  ✔ ({ex.answer}) — {explanation}" if says else f"  ✔ ({ex.answer}) is right: {explanation}")
     elif ex.kind == "value":
         total = 1
         problem = _check_value(session, answer)
