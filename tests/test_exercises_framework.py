@@ -237,7 +237,7 @@ def test_an_endless_answer_is_stopped_and_reported(quick_exercise, answer):
     start = time.monotonic()
     r = check("test-quick", answer, quiet=True)
     assert not r and "took longer than 0.3 s" in r.report, r.report
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 10  # the limit is 0.3 s; generous for a loaded machine
     assert signal.getsignal(signal.SIGALRM) is handler, "the previous SIGALRM handler is back"
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0), "the timer is disarmed"
     assert check("test-quick", lambda x: x * x, quiet=True), "the next check still works"
