@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from ..classification import binary_cross_entropy_with_logits, sigmoid_focal_loss
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -45,9 +45,9 @@ register(
         title="Binary cross-entropy with logits, stable for any logit",
         reference=bce_with_logits_reference,
         cases=_bce_cases,
-        hint="write the loss as (1 - y) x + l_w softplus(-x) with l_w = 1 + (pos_weight - 1) y, and "
-        "softplus(z) = max(z, 0) + log1p(exp(-|z|)); never take log(sigmoid(x)); at x = 0 the gradient "
-        "must be sigmoid(0) - y: use torch.maximum(z, 0 * z), which splits the tie of its kink",
+        forbidden=("torch.nn.functional.binary_cross_entropy_with_logits", "torch.nn.functional.binary_cross_entropy"),
+        hint="look for a formulation in which exp only ever sees a non-positive number; then check the "
+        "gradient at a logit of exactly zero",
     )
 )
 
@@ -81,8 +81,8 @@ register(
         title="The sigmoid focal loss, built on BCE-with-logits",
         reference=focal_reference,
         cases=_focal_cases,
-        hint="start from the per-element BCE-with-logits; p_t = p y + (1 - p)(1 - y) with p = sigmoid(x); "
-        "multiply by (1 - p_t) ** gamma and, if alpha >= 0, by alpha y + (1 - alpha)(1 - y)",
+        forbidden=("torchvision.ops.sigmoid_focal_loss", "torchvision.ops.focal_loss.sigmoid_focal_loss"),
+        hint="the focal loss is BCE multiplied by factors: which ones, and where does alpha apply?",
     )
 )
 
@@ -110,8 +110,7 @@ register(
         id="cls-pos-weight-grad",
         title="The gradient of BCE-with-logits with pos_weight, at four logits",
         reference=_pos_weight_grad,
-        hint="differentiate (1 - y) x + (1 + (p_w - 1) y) softplus(-x): the derivative of softplus(-x) is "
-        "-sigmoid(-x) = sigmoid(x) - 1",
+        hint="pos_weight scales the positive term only: which samples does it affect?",
     )
 )
 
@@ -153,7 +152,72 @@ register(
         id="cls-read-pr",
         title="Precision and recall at threshold 0.5, and the average precision, of a small ranking",
         reference=_read_pr,
-        hint="walk down the ranking: precision = hits so far / items so far, recall = hits so far / all "
-        "positives; AP averages the precision at the rank of each positive",
+        hint="walk down the ranking one item at a time and count hits",
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="cls-multilabel-which",
+        title="A photo can be tagged with any subset of {beach, dog, sunset, people}: which loss?",
+        options={
+            "a": Option("softmax cross-entropy over the four tags",
+                        "no: a softmax makes the four probabilities sum to 1, so the tags compete; a photo of a "
+                        "dog on a beach at sunset cannot get a high probability for all three"),
+            "b": Option("a sigmoid and a binary cross-entropy per tag (BCE with logits on the 0/1 tag vector)",
+                        "right: each tag is its own yes/no question with its own probability; any subset, "
+                        "including none or all four, can be predicted, and pos_weight can rebalance rare tags"),
+            "c": Option("the mean squared error between sigmoid outputs and the 0/1 tags",
+                        "no: it is not the likelihood of a yes/no label, and through the sigmoid its gradient "
+                        "vanishes exactly when the model is confidently wrong (p near 0 for a true tag)"),
+        },
+        answer="b",
+        hint="must the predicted probabilities of the four tags add up to anything?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="cls-hinge-predict",
+        title="Predict: the gradient of the hinge loss max(0, 1 − y·f) for a sample with margin y·f = 3",
+        options={
+            "a": Option("zero",
+                        "right: beyond the margin (y·f > 1) the hinge is flat, so a well-classified sample stops "
+                        "contributing; only samples inside the margin or misclassified ones move the model (the "
+                        "support vectors)"),
+            "b": Option("small but not zero, as for the logistic loss",
+                        "no: that is the logistic loss log(1 + e^(−m)), whose gradient −σ(−m) never reaches 0; "
+                        "the hinge reaches exactly 0 at margin 1 and stays there"),
+            "c": Option("−y, as for any misclassified sample",
+                        "no: a margin of 3 is a correct classification with room to spare; the slope −y applies "
+                        "only where y·f < 1"),
+        },
+        answer="a",
+        style="predict",
+        hint="sketch max(0, 1 − m) as a function of the margin m",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="cls-pos-weight-calibration",
+        title="You trained a BCE-with-logits model with pos_weight = 4 and now need calibrated probabilities",
+        options={
+            "a": Option("use sigmoid(logit) as it is: the loss is still a log-likelihood",
+                        "no: weighting the positives by 4 moves the loss's minimiser to odds 4 times the true "
+                        "odds, so sigmoid(logit) is systematically too high for the positive class"),
+            "b": Option("subtract log 4 from the logit before the sigmoid",
+                        "right: the weighted loss is minimised at logit = log(4 · p / (1 − p)), i.e. the true "
+                        "log-odds plus log 4; subtracting log(pos_weight) undoes the shift (then check it on "
+                        "held-out data, e.g. with temperature scaling)"),
+            "c": Option("divide the predicted probability by 4",
+                        "no: it is the odds p / (1 − p), not the probability, that are multiplied by 4; dividing "
+                        "p by 4 is wrong at every p except very small ones"),
+        },
+        answer="b",
+        hint="find the logit that minimises p·4·softplus(−x) + (1 − p)·softplus(x)",
     )
 )

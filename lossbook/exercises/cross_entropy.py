@@ -6,7 +6,7 @@ from torch import Tensor
 
 from ..cross_entropy import cross_entropy, nll_loss
 from ..softmax import log_softmax
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -53,9 +53,8 @@ register(
         title="NLL with class weights and ignore_index (weighted mean)",
         reference=nll_mean_reference,
         cases=_nll_cases,
-        hint="pick -log_probs[n, y_n] with gather, multiply by w[y_n], set ignored entries to 0 (torch.where, "
-        "and never index with ignore_index itself), and divide the sum by the sum of w[y_n] over the "
-        "targets that are not ignored",
+        forbidden=("torch.nn.functional.nll_loss", "torch.nn.functional.cross_entropy"),
+        hint="look at what the mean divides by when some targets carry more weight than others, and some are ignored",
     )
 )
 
@@ -83,8 +82,8 @@ register(
         title="Cross-entropy as NLL of log_softmax",
         reference=ce_reference,
         cases=_ce_cases,
-        hint="log_probs = lossbook.log_softmax(logits, dim=1); then take -log_probs at the target class "
-        "(gather along dim 1) and average; softmax followed by log overflows for huge logits",
+        forbidden=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"),
+        hint="you need one log-probability per sample: the one of its target class",
     )
 )
 
@@ -102,8 +101,7 @@ register(
         id="ce-label-smoothing-value",
         title="A label-smoothed cross-entropy by hand",
         reference=_smoothed_value,
-        hint="with C classes the smoothed target puts 1 - eps + eps/C on the true class and eps/C on every "
-        "other class; the loss is -sum_c q_c log p_c",
+        hint="write down the smoothed target distribution first, then compare it with the model's",
     )
 )
 
@@ -141,7 +139,78 @@ register(
         title="Find the bug in a language-model loss",
         reference=next_token_loss_reference,
         cases=_lm_cases,
-        hint="the logits at position t predict token t + 1 (drop the last logit and the first token), and the "
-        "vocabulary must stay the last dimension when you flatten (B, T - 1, V) to (B * (T - 1), V)",
+        style="find-the-bug",
+        hint="check which position each logit predicts, and which dimension is the vocabulary after the reshape",
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="ce-gradient-predict",
+        title="Predict: the gradient of one sample's cross-entropy with respect to its logits, summed over classes",
+        options={
+            "a": Option("0, whatever the logits",
+                        "right: the gradient is softmax(z) − onehot(y); both vectors sum to 1, so their "
+                        "difference sums to 0. Adding the same number to every logit changes nothing, so the "
+                        "gradient can have no component along (1, …, 1)"),
+            "b": Option("1",
+                        "no: that is the sum of the softmax alone; the target's one-hot vector is subtracted "
+                        "from it"),
+            "c": Option("−1",
+                        "no: that is the sum of −onehot(y) alone; the softmax part adds +1"),
+            "d": Option("it depends on the logits",
+                        "no: each entry depends on the logits, but their sum does not: p sums to 1 for any z"),
+        },
+        answer="a",
+        style="predict",
+        hint="what is the gradient of −log softmax(z)_y, and what does each of its two parts sum to?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="ce-double-softmax",
+        title="Predict: the lowest cross-entropy a model can reach when its last layer already applies softmax "
+              "(10 classes)",
+        options={
+            "a": Option("0, as for any model that predicts the right class with certainty",
+                        "no: F.cross_entropy applies its own log-softmax, so the model's probabilities are "
+                        "treated as logits; logits between 0 and 1 can never make one class certain"),
+            "b": Option("log(1 + 9/e), well above 0, even for perfect one-hot outputs",
+                        "right: the best the model can output is a one-hot vector, whose softmax is "
+                        "e/(e + 9) on the true class, less than a quarter; the loss cannot go below "
+                        "log(1 + 9/e), the gradients are small, and training crawls. Give cross_entropy the "
+                        "logits"),
+            "c": Option("log 10, the loss of a uniform guess",
+                        "no: a one-hot input still favours the right class a little (e against 1), so the "
+                        "loss is below log 10, but far above 0"),
+        },
+        answer="b",
+        style="predict",
+        hint="feed a one-hot vector to the cross-entropy as if it were logits: what is its softmax?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="ce-ignore-mean-predict",
+        title="Predict: what does reduction='mean' divide by when some targets are ignore_index?",
+        options={
+            "a": Option("the number of target positions, padding included",
+                        "no: then every padding token would dilute the loss, and the same sentence would get a "
+                        "smaller loss in a batch with longer neighbours"),
+            "b": Option("the number of targets that are not ignored (with class weights: their total weight)",
+                        "right: ignored positions are removed from both the sum and the count, so the loss is "
+                        "the mean over real tokens, whatever the padding"),
+            "c": Option("the number of sequences in the batch",
+                        "no: that is a per-sequence sum averaged over the batch, which grows with the sequence "
+                        "length; cross_entropy's 'mean' averages over the individual targets"),
+        },
+        answer="b",
+        style="predict",
+        hint="compare the 'mean' with the 'sum' and count the targets",
     )
 )

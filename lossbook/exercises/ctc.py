@@ -9,7 +9,7 @@ from torch import Tensor
 from .._validation import PitfallWarning
 from ..ctc import _extend, ctc_alpha_step, ctc_collapse, ctc_loss
 from ..softmax import log_softmax
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -31,8 +31,7 @@ register(
         id="ctc-collapse",
         title=f"The collapse function B applied to the path {COLLAPSE_PATH} (blank = 0)",
         reference=_collapsed,
-        hint="first merge runs of equal classes into one, then delete the blanks (0); two equal labels "
-        "separated by a blank both survive",
+        hint="the order of the two steps matters: what happens to two equal labels separated by a blank?",
     )
 )
 
@@ -74,9 +73,8 @@ register(
         title="p(y|x) by summing over every path of length T that collapses to y",
         reference=ctc_probability,
         cases=_probability_cases,
-        hint="turn logits into probabilities with a softmax over classes; loop over itertools.product("
-        "range(C), repeat=T); keep the paths whose collapse equals the target; add up the product of "
-        "their per-frame probabilities (start the sum from a zero that keeps the gradient)",
+        forbidden=("torch.nn.functional.ctc_loss", "torch.ctc_loss"),
+        hint="T and C are tiny: every path can be listed explicitly",
     )
 )
 
@@ -113,7 +111,80 @@ register(
         title="One step of the forward (α) recursion in log space",
         reference=ctc_alpha_step,
         cases=_alpha_step_cases,
-        hint="shift alpha_prev right by one and by two states (filling with -inf), mask the two-state "
-        "shift with `skip`, log-sum-exp the three candidates, then add log_probs_t",
+        hint="from which previous states can each state be reached, and when is the two-state jump allowed?",
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="ctc-min-frames-predict",
+        title="Predict: the fewest input frames T for which the CTC loss of the target [1, 1, 2] is finite",
+        options={
+            "a": Option("3, one frame per label",
+                        "no: with 3 frames the only candidate path is 1 1 2, which collapses to [1, 2]: the two "
+                        "equal labels merge. There is no path, p(y|x) = 0 and the loss is inf"),
+            "b": Option("4: a blank must separate the repeated 1s",
+                        "right: 1 ∅ 1 2 is the shortest path that collapses to [1, 1, 2]; in general CTC needs "
+                        "L frames plus one for each pair of equal neighbours (ctc_min_input_length)"),
+            "c": Option("6, two frames per label",
+                        "no: CTC does not need a blank after every label, only between equal neighbours; "
+                        "6 frames are enough but not necessary"),
+        },
+        answer="b",
+        style="predict",
+        hint="write down the shortest frame sequence that collapses to [1, 1, 2]",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="ctc-blank-predict",
+        title="Predict: after training, what does the most likely class of each frame look like?",
+        options={
+            "a": Option("blank on most frames, each digit in one or a few frames (spikes)",
+                        "right: a path is cheapest when the network is sure, and blank is the one class that "
+                        "fits anywhere, so CTC-trained networks emit blank most of the time and each label in a "
+                        "short spike; that is why greedy decoding works and why CTC gives no precise timing"),
+            "b": Option("each digit held for the whole stretch of signal it occupies",
+                        "no: nothing in CTC rewards repeating a label over its whole duration; the sum over "
+                        "paths lets the network put a label anywhere inside its stretch, and it learns to use "
+                        "the blank between spikes"),
+            "c": Option("close to uniform: CTC sums over all paths, so no frame needs to decide",
+                        "no: training makes the few paths that collapse to the target very probable, and those "
+                        "paths are confident frame by frame; the per-frame distributions are sharp, not flat"),
+        },
+        answer="a",
+        style="predict",
+        hint="which class can a path use at any frame without changing what it collapses to?",
+    )
+)
+
+
+def raw_logits_fix_reference(logits: Tensor, targets: Tensor, input_lengths: Tensor, target_lengths: Tensor) -> Tensor:
+    """The CTC loss of ``(T, N, C)`` raw logits: log-probabilities first, then ``ctc_loss`` ('mean')."""
+    return ctc_loss(log_softmax(logits, dim=-1), targets, input_lengths, target_lengths)
+
+
+def _raw_logits_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for T, N, C, S in [(8, 2, 4, 3), (12, 3, 6, 4), (6, 1, 3, 2)]:
+        targets = torch.randint(1, C, (N, S), generator=gen)
+        lengths = torch.full((N,), T, dtype=torch.long)
+        t_lengths = torch.randint(1, S + 1, (N,), generator=gen)
+        cases.append(Case(f"T={T}, N={N}, C={C}", (randn(gen, T, N, C, scale=2.0), targets, lengths, t_lengths)))
+    return cases
+
+
+register(
+    Exercise(
+        id="ctc-raw-logits-bug",
+        title="Find the bug: a CTC loss that goes negative",
+        reference=raw_logits_fix_reference,
+        cases=_raw_logits_cases,
+        style="find-the-bug",
+        hint="a loss that is −log of a probability cannot be negative: what kind of numbers does ctc_loss expect?",
     )
 )

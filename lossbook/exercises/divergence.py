@@ -6,7 +6,7 @@ from torch import Tensor
 
 from ..divergence import distillation_loss, gaussian_kl, kl_div
 from ..softmax import log_softmax
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -33,8 +33,7 @@ register(
         id="kl-categorical",
         title="KL(P‖Q) for P = [1/2, 1/4, 1/4] and Q = [1/4, 1/2, 1/4], in nats",
         reference=_kl_by_hand,
-        hint="sum p_i·log(p_i/q_i) over the three outcomes; the last term is 0, the first two are ± multiples of "
-        "log 2",
+        hint="the outcomes where P and Q agree contribute nothing",
     )
 )
 
@@ -63,8 +62,8 @@ register(
         title="Fix a kl_div call: the KL from the teacher's distribution to the student's",
         reference=teacher_student_kl,
         cases=_teacher_student_cases,
-        hint="input is the model's log Q (log_softmax of the student's logits), target is P (the teacher's "
-        "probabilities), and reduction='batchmean' divides by the batch size only",
+        style="find-the-bug",
+        hint="which argument of kl_div is in log space, and what does 'batchmean' divide by?",
     )
 )
 
@@ -95,8 +94,8 @@ register(
         title="The closed-form KL between two diagonal Gaussians",
         reference=gaussian_kl_per_sample,
         cases=_gaussian_cases,
-        hint="per latent dim: ½(logvar_p − logvar_q + (e^logvar_q + (mu_q − mu_p)²)/e^logvar_p − 1); "
-        "then sum over the last dimension",
+        forbidden=("torch.distributions.kl_divergence", "torch.distributions.kl.kl_divergence"),
+        hint="the KL of independent dimensions is the sum of one-dimensional KLs",
     )
 )
 
@@ -125,7 +124,52 @@ register(
         title="A knowledge-distillation loss (Hinton et al.)",
         reference=kd_loss,
         cases=_kd_cases,
-        hint="soften both logits with the same T, take kl_div(student log-probs, teacher probs, 'batchmean'), "
-        "multiply by T², and mix with the ordinary cross-entropy on the unsoftened student logits",
+        hint="two terms: one compares the softened distributions, one compares with the labels; mind the "
+        "scale of the first",
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="kl-reverse-predict",
+        title="Predict: where does one Gaussian q end up when it minimises the reverse KL(q‖p) to a two-bump p?",
+        options={
+            "a": Option("on one of the two bumps, about as narrow as that bump",
+                        "right: KL(q‖p) = E_q[log q − log p] is huge wherever q has mass and p has almost none, "
+                        "so q avoids the gap between the bumps and settles on one mode (mode-seeking)"),
+            "b": Option("between the bumps, broad enough to cover both",
+                        "no: that is the forward KL(p‖q), which is huge wherever p has mass and q has none, so q "
+                        "stretches over both modes (mode-covering), putting mass in the gap"),
+            "c": Option("exactly on p",
+                        "no: a single Gaussian cannot represent two bumps, so no direction of the KL can reach "
+                        "zero; the two directions differ in which error they tolerate"),
+        },
+        answer="a",
+        style="predict",
+        hint="in KL(q‖p) the expectation is taken under q: where is log q − log p large?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="kl-which-direction",
+        title="A distillation student must not ignore the teacher's second-best classes: which KL?",
+        options={
+            "a": Option("KL(teacher ‖ student): kl_div(student log-probabilities, teacher probabilities)",
+                        "right: the forward KL from the teacher is large wherever the teacher puts mass and the "
+                        "student does not, so the student is pushed to cover every class the teacher considers "
+                        "plausible (mode-covering); this is Hinton et al.'s distillation loss"),
+            "b": Option("KL(student ‖ teacher)",
+                        "no: the reverse KL is mode-seeking; the student can put all its mass on the teacher's "
+                        "top class and pay almost nothing for ignoring the rest"),
+            "c": Option("either: the KL divergence is symmetric",
+                        "no: KL(P‖Q) ≠ KL(Q‖P) in general; for P = [1/2, 1/4, 1/4] and Q = [1/4, 1/2, 1/4] "
+                        "they happen to agree, but for most pairs they do not"),
+        },
+        answer="a",
+        hint="in each direction, the expectation is taken under which distribution?",
     )
 )

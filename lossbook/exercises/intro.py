@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from .._reduction import reduce
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -29,8 +29,7 @@ register(
         id="intro-coin-mle",
         title="The maximum-likelihood estimate of θ for 7 heads in 10 tosses",
         reference=_coin_mle,
-        hint="write the NLL −[k log θ + (n−k) log(1−θ)] and find where its derivative is zero "
-        "(or search a fine grid of θ in (0, 1))",
+        hint="which θ makes the observed tosses most probable? Compare the NLL at a few values of θ",
         # a grid search with step 1e-4 or a few hundred gradient steps is an honest answer
         rtol=1e-4,
         atol=1e-6,
@@ -69,8 +68,7 @@ register(
         title="Implement the reductions 'none', 'mean' and 'sum'",
         reference=reduce_reference,
         cases=_reduce_cases,
-        hint="'none' returns the tensor unchanged, 'sum' adds every element, 'mean' divides that sum by "
-        "the number of elements (an empty tensor has mean NaN and sum 0)",
+        hint="think about what each reduction must return for an empty tensor, and which dtype it keeps",
     )
 )
 
@@ -100,8 +98,80 @@ register(
         id="intro-weighted-mean",
         title="The class-weighted mean NLL of a small batch",
         reference=_weighted_mean_nll,
-        hint="l_n = −w[y_n] · log_softmax(logits)[n, y_n]; the mean divides Σ l_n by Σ w[y_n], not by N",
+        hint="a weighted mean divides by the total weight, not by the number of samples",
         rtol=1e-5,
         atol=1e-7,
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual: reductions and likelihoods
+
+
+def _squared_error_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for reduction in ("none", "mean", "sum"):
+        shape = tuple(int(s) for s in torch.randint(1, 6, (2,), generator=gen))
+        cases.append(Case(f"reduction={reduction!r}, shape {shape}", (randn(gen, *shape), randn(gen, *shape)),
+                          {"reduction": reduction}))
+    cases.append(Case("reduction='none' of a 1-D batch", (randn(gen, 4), randn(gen, 4)), {"reduction": "none"}))
+    return cases
+
+
+def squared_error_reference(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The squared error with PyTorch's three reductions (lossbook's ``mse_loss``)."""
+    from ..regression import mse_loss
+
+    return mse_loss(input, target, reduction=reduction)
+
+
+register(
+    Exercise(
+        id="intro-reduction-bug",
+        title="Find the bug: a hand-written loss and its reduction argument",
+        reference=squared_error_reference,
+        cases=_squared_error_cases,
+        style="find-the-bug",
+        hint="call it with each of the three reductions and look at the shape of what comes back",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="intro-nll-predict",
+        title="Predict: how much more does a confident mistake cost than a confident hit?",
+        options={
+            "a": Option("about the same: both predictions are confident",
+                        "no: the NLL is −log p of the true class, and −log 0.001 ≈ 6.9 while −log 0.9 ≈ 0.11; "
+                        "confidence in the wrong class is what the loss punishes"),
+            "b": Option("the mistake costs about 65 times more",
+                        "right: −log 0.001 / −log 0.9 ≈ 6.91 / 0.105 ≈ 65.6. The logarithm turns a probability "
+                        "900 times smaller into a loss that is only tens of times larger, never infinite while p > 0"),
+            "c": Option("the mistake costs about 900 times more (the ratio of the probabilities)",
+                        "no: the loss is the log of the probability, not the probability; the log compresses "
+                        "the ratio 0.9 / 0.001 = 900 into a difference of log 900 ≈ 6.8"),
+        },
+        answer="b",
+        style="predict",
+        hint="the loss of a sample is −log of the probability of its true class",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="intro-which-likelihood",
+        title="Which noise model makes mean absolute error the negative log-likelihood?",
+        options={
+            "a": Option("Gaussian noise",
+                        "no: the Gaussian's log-density is quadratic in the residual, which gives the mean "
+                        "squared error"),
+            "b": Option("Laplace noise, with density ∝ exp(−|y − f(x)| / b)",
+                        "right: −log of exp(−|e| / b) is |e| / b plus a constant, so with a fixed scale b the "
+                        "NLL is the absolute error; its minimiser is the median, not the mean"),
+            "c": Option("Bernoulli noise",
+                        "no: a Bernoulli model is for 0/1 targets and gives the binary cross-entropy"),
+        },
+        answer="b",
+        hint="take −log of each density and keep the term that depends on the residual",
     )
 )

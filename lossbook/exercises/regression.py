@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from ..regression import huber_loss, log_cosh_loss, quantile_loss
-from ._core import Case, Exercise, randn, register
+from ._core import Case, ChoiceExercise, Exercise, Option, randn, register
 
 __all__: list[str] = []
 
@@ -38,8 +38,8 @@ register(
         title="Implement the Huber loss from its definition",
         reference=huber_loss,
         cases=_huber_cases,
-        hint="with d = input - target: 0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta); "
-        "then apply the reduction ('none', 'mean' or 'sum')",
+        forbidden=("torch.nn.functional.huber_loss", "torch.nn.functional.smooth_l1_loss"),
+        hint="the loss has two pieces: decide, element by element, which piece applies",
     )
 )
 
@@ -65,9 +65,7 @@ register(
         title="The pinball loss as an autograd Function with a hand-derived backward",
         reference=quantile_loss,
         cases=_pinball_cases,
-        hint="with e = target - input the loss is max(q*e, (q-1)*e); its derivative with respect to input "
-        "is -q where e > 0 and 1 - q where e < 0 (and the opposite sign for target); for 'mean' divide "
-        "the upstream gradient by the number of elements",
+        hint="the loss is piecewise linear in the error: what is its slope on each side of zero?",
     )
 )
 
@@ -96,7 +94,7 @@ register(
         title="A log-cosh loss that never overflows",
         reference=log_cosh_loss,
         cases=_log_cosh_cases,
-        hint="log cosh(e) = |e| + log1p(exp(-2|e|)) - log(2): exp is only ever taken of a number <= 0",
+        hint="cosh overflows long before log(cosh) does: rewrite log(cosh(e)) so that exp never sees a large argument",
         rtol=1e-5,
         atol=1e-7,
     )
@@ -126,8 +124,105 @@ register(
         id="regression-choose-delta",
         title="Choose Huber's delta from residuals that contain outliers",
         reference=_chosen_delta,
-        hint="scale = 1.4826 * median(|r - median(r)|); delta = 1.345 * scale. Do not use r.std(): the "
-        "outliers inflate it",
+        hint="delta should follow the scale of the ordinary residuals, measured in a way the outliers cannot inflate",
         rtol=1e-4,
+    )
+)
+
+
+# ------------------------------------------------------------------ conceptual exercises
+
+register(
+    ChoiceExercise(
+        id="regression-which-loss",
+        title="Which loss for prices with a few typing errors (a price entered with three extra zeros)?",
+        options={
+            "a": Option("the mean squared error",
+                        "no: MSE is minimised by the conditional mean, and one price 1000 times too large moves "
+                        "a mean a long way; its squared residual also dominates the gradient of every batch "
+                        "it is in"),
+            "b": Option("the mean absolute error",
+                        "right: MAE is minimised by the conditional median, which a few gross errors barely "
+                        "move, and each sample's gradient is at most 1 in size, however wrong its target"),
+            "c": Option("either: both are minimised by the same prediction",
+                        "no: they agree only for symmetric noise without outliers; with outliers the mean (MSE) "
+                        "and the median (MAE) are far apart, and that difference is the point of the choice"),
+        },
+        answer="b",
+        hint="which statistic of the targets does each loss estimate, and which one do outliers move?",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="regression-gradient-predict",
+        title="Predict: the gradient of the L1 loss at a residual of 100, compared with a residual of 1",
+        options={
+            "a": Option("100 times larger",
+                        "no: that is the MSE, whose gradient 2e grows with the residual; the gradient of |e| is "
+                        "sign(e)"),
+            "b": Option("exactly the same",
+                        "right: d|e|/de = sign(e) = 1 for any positive residual, so an outlier pulls on the "
+                        "model exactly as hard as a small error, which is why L1 is robust"),
+            "c": Option("zero: a residual that large is treated as an outlier and ignored",
+                        "no: L1 never ignores a sample; losses that do (redescending ones such as Tukey's "
+                        "biweight) have a gradient that returns to 0 for large residuals"),
+        },
+        answer="b",
+        style="predict",
+        hint="differentiate |e| on each side of zero",
+    )
+)
+
+register(
+    ChoiceExercise(
+        id="regression-noise-predict",
+        title="Predict: for one residual d = 3, which variance minimises the Gaussian NLL ½(log σ² + d²/σ²)?",
+        options={
+            "a": Option("σ² = 9, the squared residual",
+                        "right: the derivative ½(1/σ² − d²/σ⁴) is zero at σ² = d² (the first derivative; the "
+                        "second confirms it is a minimum), so a network that predicts its variance learns to "
+                        "predict its own squared error"),
+            "b": Option("σ² → 0: a smaller variance is always more confident, hence better",
+                        "no: the term d²/σ² explodes as σ² → 0 unless the residual is exactly 0; only a "
+                        "perfect prediction can afford a tiny variance"),
+            "c": Option("σ² = 3, the absolute residual",
+                        "no: the variance is in squared units of the target; the minimiser is d², the square "
+                        "of the residual, not |d|"),
+            "d": Option("σ² → ∞: the NLL keeps decreasing as the variance grows",
+                        "no: the log σ² term grows without bound; it is the price a model pays for being vague"),
+        },
+        answer="a",
+        style="predict",
+        hint="set the derivative with respect to σ² to zero",
+    )
+)
+
+
+def huber_mean_reference(input: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
+    """The mean Huber loss (lossbook's ``huber_loss``, PyTorch's convention)."""
+    return huber_loss(input, target, reduction="mean", delta=delta)
+
+
+def _huber_bug_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for delta in (1.0, 0.5, 2.0):
+        shape = _shape(gen, 2)
+        cases.append(Case(f"delta={delta}, shape {shape}", (randn(gen, *shape, scale=2.5), randn(gen, *shape)),
+                          {"delta": delta}))
+    e = torch.tensor([-4.0, -1.0, -0.5, 0.5, 1.0, 4.0], dtype=torch.float64)
+    cases.append(Case("residuals on both sides of delta=1", (e, torch.zeros_like(e)), {"delta": 1.0}))
+    return cases
+
+
+register(
+    Exercise(
+        id="regression-huber-bug",
+        title="Find the bug: a Huber loss that jumps at delta",
+        reference=huber_mean_reference,
+        cases=_huber_bug_cases,
+        style="find-the-bug",
+        forbidden=("torch.nn.functional.huber_loss", "torch.nn.functional.smooth_l1_loss"),
+        hint="evaluate both pieces at a residual of exactly delta: do they meet?",
     )
 )
