@@ -81,3 +81,13 @@ def test_the_book_has_one_bibliography_of_everything_cited():
     assert "{bibliography}" in text
     others = [str(p.relative_to(ROOT)) for p in sources() if p.name != "bibliography.md" and "{bibliography}" in markdown_of(p)]
     assert not others, f"only book/bibliography.md has a bibliography directive (chapters use chapter-bibliography): {others}"
+
+
+def test_references_bib_parses_and_every_entry_is_complete():
+    """A merge that drops a brace makes the whole bibliography unreadable for Sphinx: parse it here."""
+    from pybtex.database import parse_file
+
+    db = parse_file(str(ROOT / "references.bib"))
+    assert len(db.entries) == len(bib_keys())
+    for key, entry in db.entries.items():
+        assert "title" in entry.fields and "year" in entry.fields, f"{key} lacks a title or a year"
