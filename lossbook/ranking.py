@@ -745,6 +745,9 @@ def info_nce_loss(
             f"positive_key has shape {format_shape(positive_key)} but query has shape {format_shape(query)}; "
             "each query needs one positive key of the same size"
         )
+    if query.shape[0] == 0:  # no pair at all: a connected 0 (an empty tensor for 'none')
+        zero = _zero(query) + _zero(positive_key)
+        return zero.expand(0) if reduction == "none" else zero
     q, k = _normalize(query), _normalize(positive_key)
     if negative_keys is None:
         logits = q @ k.T / temperature  # row n: its own key (the diagonal) against the others
@@ -758,7 +761,4 @@ def info_nce_loss(
             )
         positive = (q * k).sum(1) / temperature
         logits = torch.cat([positive.unsqueeze(1), q @ _normalize(negative_keys).T / temperature], dim=1)
-    loss = _masked_logsumexp(logits, dim=1) - positive
-    if reduction != "none" and query.shape[0] == 0:
-        return _zero(query) + _zero(positive_key)
-    return reduce(loss, reduction)
+    return reduce(_masked_logsumexp(logits, dim=1) - positive, reduction)
