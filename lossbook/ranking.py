@@ -605,7 +605,8 @@ def _check_temperature(temperature: float) -> None:
         warn_pitfall(
             f"temperature={temperature} makes the logits up to {1 / temperature:.0f}: exp() of them overflows "
             "float32 unless it is max-shifted (lossbook's is), and the gradient goes to the single hardest "
-            "negative; SimCLR/SupCon use 0.05-0.5"
+            "negative; SimCLR/SupCon use 0.05-0.5",
+            stacklevel=4,  # the caller of the loss, not the loss
         )
 
 
