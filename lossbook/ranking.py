@@ -606,8 +606,16 @@ def _check_temperature(temperature: float) -> None:
             f"temperature={temperature} makes the logits up to {1 / temperature:.0f}: exp() of them overflows "
             "float32 unless it is max-shifted (lossbook's is), and the gradient goes to the single hardest "
             "negative; SimCLR/SupCon use 0.05-0.5",
-            stacklevel=4,  # the caller of the loss, not the loss
+            stacklevel=5,  # the caller of the loss, not the loss
         )
+
+
+def _similarities(embeddings: Tensor, labels: Tensor, temperature: float, fn: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Checked inputs -> (cosine similarities / τ, positive mask, negative mask), all (N, N)."""
+    _check_embeddings(embeddings, labels, fn)
+    _check_temperature(temperature)
+    z = _normalize(embeddings)
+    return z @ z.T / temperature, *_pair_masks(labels)
 
 
 def nt_xent_loss(embeddings: Tensor, labels: Tensor, *, temperature: float = 0.07) -> Tensor:
@@ -640,11 +648,7 @@ def nt_xent_loss(embeddings: Tensor, labels: Tensor, *, temperature: float = 0.0
 
     Chapter: ranking
     """
-    _check_embeddings(embeddings, labels, "nt_xent_loss")
-    _check_temperature(temperature)
-    z = _normalize(embeddings)
-    s = z @ z.T / temperature
-    pos, neg = _pair_masks(labels)
+    s, pos, neg = _similarities(embeddings, labels, temperature, "nt_xent_loss")
     neg_lse = _masked_logsumexp(s, neg, dim=1)  # log Σ_n e^{s_an}, -inf if a has no negative
     loss = (torch.logaddexp(s, neg_lse.unsqueeze(1)) - s) * pos
     value = loss.sum() / pos.sum().clamp_min(1)
@@ -683,11 +687,7 @@ def supervised_contrastive_loss(embeddings: Tensor, labels: Tensor, *, temperatu
 
     Chapter: ranking
     """
-    _check_embeddings(embeddings, labels, "supervised_contrastive_loss")
-    _check_temperature(temperature)
-    z = _normalize(embeddings)
-    s = z @ z.T / temperature
-    pos, neg = _pair_masks(labels)
+    s, pos, neg = _similarities(embeddings, labels, temperature, "supervised_contrastive_loss")
     log_prob = s - _masked_logsumexp(s, pos | neg, dim=1).unsqueeze(1)  # the denominator skips k = a
     n_pos = pos.sum(1)
     per_anchor = -(log_prob * pos).sum(1) / n_pos.clamp_min(1)
