@@ -123,7 +123,7 @@ def token_cross_entropy(
     flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
     if num_items_in_batch is None:
         return cross_entropy(flat_logits, flat_labels, ignore_index=ignore_index, label_smoothing=label_smoothing)
-    if not torch.compiler.is_compiling():
+    if not _tracing():
         real = int((flat_labels != ignore_index).sum())
         if int(num_items_in_batch) < real:
             warn_pitfall(
@@ -170,6 +170,11 @@ def z_loss(logits: Tensor, *, reduction: str = "mean") -> Tensor:
     return reduce(logsumexp(logits, dim=-1).square(), reduction)
 
 
+def _as_tensor(loss: Tensor | float) -> Tensor:
+    """A Python float becomes a float64 tensor (no float32 rounding of a reported number)."""
+    return loss if isinstance(loss, Tensor) else torch.tensor(loss, dtype=torch.float64)
+
+
 def perplexity(loss: Tensor | float) -> Tensor:
     r"""Perplexity of a mean token cross-entropy in nats: :math:`\mathrm{PPL} = e^{\mathcal{L}}`.
 
@@ -195,7 +200,7 @@ def perplexity(loss: Tensor | float) -> Tensor:
 
     Chapter: llm
     """
-    return torch.as_tensor(loss).exp()
+    return _as_tensor(loss).exp()
 
 
 def bits_per_byte(loss: Tensor | float, n_tokens: int | Tensor, n_bytes: int | Tensor) -> Tensor:
@@ -225,7 +230,7 @@ def bits_per_byte(loss: Tensor | float, n_tokens: int | Tensor, n_bytes: int | T
 
     Chapter: llm
     """
-    return torch.as_tensor(loss) * n_tokens / (n_bytes * math.log(2.0))
+    return _as_tensor(loss) * n_tokens / (n_bytes * math.log(2.0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,7 +542,7 @@ def linear_cross_entropy(
             f"{kind} must have shape {format_shape(expected[1:] if unbatched else expected)}"
         )
     ignore_index = -100 if ignore_index is None else ignore_index
-    if not prob and not torch.compiler.is_compiling():
+    if not prob and not _tracing():  # data-dependent: not under torch.compile / torch.func
         check_class_indices(t, V, name="target", ignore_index=ignore_index)
     chunk = chunk_size or _default_chunk(x.shape[0], D, V)
     args = (t, linear_bias, weight, reduction, ignore_index, label_smoothing, chunk, prob)
@@ -679,7 +684,7 @@ def vocab_parallel_cross_entropy(
             f"have shape {format_shape(logits.shape[:-1])} (the vocabulary shard is the last dimension)"
         )
     world, rank = _group_info(group)
-    if not torch.compiler.is_compiling():
+    if not _tracing():
         check_class_indices(target, logits.shape[-1] * world, name="target", ignore_index=ignore_index)
     loss = _VocabParallelCrossEntropy.apply(logits, target, group, world, rank, label_smoothing, ignore_index)
     return reduce(loss, reduction, weight=(target != ignore_index).to(loss.dtype))
@@ -696,13 +701,13 @@ def _free_port() -> int:
 
 
 def make_vocab_parallel_case(n: int, v: int, seed: int, dtype: torch.dtype = torch.float64,
-                             ignored: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+                             ignored: int = 0, ignore_index: int = -100) -> tuple[Tensor, Tensor, Tensor]:
     """``(logits, target, upstream)`` of one test case: the full ``(n, v)`` logits, targets (the first
-    ``ignored`` set to -100) and a random per-token upstream gradient, the same in every process."""
+    ``ignored`` set to ``ignore_index``) and a random per-token upstream gradient, the same in every process."""
     gen = torch.Generator().manual_seed(seed)
     logits = (torch.randn(n, v, generator=gen, dtype=torch.float64) * 3).to(dtype)
     target = torch.randint(0, v, (n,), generator=gen)
-    target[:ignored] = -100
+    target[:ignored] = ignore_index
     upstream = torch.rand(n, generator=gen, dtype=torch.float64).to(dtype) + 0.5
     return logits, target, upstream
 
@@ -714,11 +719,12 @@ def _vocab_parallel_worker(rank: int, world: int, init_method: str, cases: Seque
                             timeout=timedelta(seconds=60))
     try:
         for k, case in enumerate(cases):
+            options = case.get("options", {})
             logits, target, upstream = make_vocab_parallel_case(case["n"], case["v"], case["seed"],
                                                                 case.get("dtype", torch.float64),
-                                                                case.get("ignored", 0))
+                                                                case.get("ignored", 0),
+                                                                options.get("ignore_index", -100))
             shard = logits.chunk(world, dim=-1)[rank].clone().requires_grad_()
-            options = case.get("options", {})
             loss = vocab_parallel_cross_entropy(shard, target, **options)
             loss.backward(upstream if options.get("reduction") == "none" else None)
             queue.put((k, rank, loss.detach().double().tolist(), shard.grad.double().tolist()))
