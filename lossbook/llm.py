@@ -808,6 +808,34 @@ def run_vocab_parallel_demo(world_sizes: Sequence[int] = (2, 4), *, n: int = 64,
 
 
 # --------------------------------------------------------------------------------------------
+# measuring memory
+
+
+def _rss_kib() -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmHWM:", "VmRSS:")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0])
+    return out
+
+
+def peak_rss_growth(fn, *args, **kwargs) -> tuple[object, float | None]:
+    """``(fn(*args, **kwargs), peak growth in bytes)``: how far the resident memory rose above its level
+    at the call, on Linux (the kernel's high-water mark ``VmHWM`` is reset first through
+    ``/proc/self/clear_refs``). CPU memory only; ``None`` where that interface is missing."""
+    try:
+        before = _rss_kib()["VmRSS"]
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+    except OSError:
+        return fn(*args, **kwargs), None
+    result = fn(*args, **kwargs)
+    return result, (_rss_kib()["VmHWM"] - before) * 1024.0
+
+
+# --------------------------------------------------------------------------------------------
 # the book's tiny character-level language model
 
 
@@ -847,7 +875,7 @@ class CharLM(torch.nn.Module):
     ``forward(ids (B, T)) -> logits (B, T, V)``.
     """
 
-    def __init__(self, vocab: int, dim: int = 48, hidden: int = 128):
+    def __init__(self, vocab: int, dim: int = 32, hidden: int = 64):
         super().__init__()
         self.embed = torch.nn.Embedding(vocab, dim)
         self.conv1 = torch.nn.Conv1d(dim, hidden, kernel_size=4)
@@ -865,7 +893,7 @@ class CharLM(torch.nn.Module):
         return self.head(self.hidden(ids))
 
 
-def train_char_lm(text: str, *, steps: int = 300, batch: int = 32, length: int = 64, z_loss_coef: float = 0.0,
+def train_char_lm(text: str, *, steps: int = 200, batch: int = 32, length: int = 32, z_loss_coef: float = 0.0,
                   lr: float = 3e-3, seed: int = 0, device=None, desc: str = "train") -> dict:
     """Train :class:`CharLM` on ``text`` with :func:`token_cross_entropy` (+ ``z_loss_coef`` z-loss).
 
