@@ -238,12 +238,13 @@ def bits_per_byte(loss: Tensor | float, n_tokens: int | Tensor, n_bytes: int | T
 
 
 def _default_chunk(n: int, d: int, v: int) -> int:
-    """Rows per chunk: the whole batch when its logits are small (<= 2**20 values), else chunks whose
-    ``(rows, V)`` logits hold about half as many values as the ``(N, D)`` input (torch's
-    ``aspect_ratio:2`` rule)."""
+    """Rows per chunk: the whole batch when its logits are small (<= 2**20 values), else as many rows as
+    fit in about 2**22 logits (16 MiB in float32), at least one. Fewer rows make the three matrix
+    products of a chunk inefficient (their small dimension is the number of rows); more only add
+    memory."""
     if n * v <= 2**20:
         return max(n, 1)
-    return max(1, min(n, (n * d) // (2 * v)))
+    return max(1, min(n, 2**22 // v))
 
 
 def _row_losses(z: Tensor, t: Tensor, weight: Tensor | None, ignore_index: int, label_smoothing: float,
@@ -493,7 +494,7 @@ def linear_cross_entropy(
         ignore_index: ignored target value for class indices; ``None`` means ``-100``.
         label_smoothing: in ``[0, 1]``.
         chunk_size: rows per chunk; ``None`` picks one from the shapes (the whole batch when its
-            logits are small, else chunks whose logits hold about half as many values as the input).
+            logits are small, else chunks of about 2**22 logits: 64 rows for V = 65,536).
 
     Example:
         >>> h, W = torch.randn(6, 4), torch.randn(10, 4)
