@@ -7,8 +7,8 @@ Two kinds of measurement:
   ``cross_entropy(input @ W.T, target)`` (target ≤ 1.3×);
 * the memory/time table of the chapter (``python -m benchmarks.llm [--out DIR]``): every method in a
   fresh subprocess, its peak memory measured as the growth of the process's maximum RSS
-  (``ru_maxrss``) across one forward + backward, after the inputs exist; seconds are the best of
-  two further calls. Writes ``llm_memory.csv`` and ``llm_memory.md``.
+  (``ru_maxrss``) across one forward + backward, after the inputs exist; then the wall and CPU
+  seconds of ``--repeats`` further calls (best). Writes ``llm_memory.csv`` and ``llm_memory.md``.
 
 Sizes: N = 4096 tokens, D = 1024, V = 65,536 (one float32 ``(N, V)`` logits tensor is 1 GiB).
 """
@@ -81,37 +81,44 @@ def _max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def measure_one(method: str, threads: int = 2, size: tuple[int, int, int] = (N, D, V)) -> dict:
-    """In this (fresh) process: peak RSS growth of one forward + backward, then the best of two timings."""
+def measure_one(method: str, threads: int = 2, size: tuple[int, int, int] = (N, D, V), repeats: int = 1) -> dict:
+    """In this (fresh) process: peak RSS growth of one forward + backward, then the best of ``repeats`` timings
+    (wall and CPU seconds)."""
     torch.set_num_threads(threads)
     fn = METHODS[method]
     (x, w, t), _ = _inputs(*size)(torch.device("cpu"))
     before = _max_rss_bytes()
-    fn(x, w, t).backward()
+    fn(x, w, t).backward()  # also the warm-up of the timing below
     peak = _max_rss_bytes() - before
-    seconds = []
-    for _ in range(2):
+    wall, cpu = [], []
+    for _ in range(repeats):
         x.grad = w.grad = None
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn(x, w, t).backward()
-        seconds.append(time.perf_counter() - start)
-    return {"method": method, "peak_mb": round(peak / 2**20, 1), "seconds": round(min(seconds), 3)}
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    # on a shared machine the CPU time of this process (all its threads) varies far less than the wall time
+    return {"method": method, "peak_mb": round(peak / 2**20, 1), "seconds": round(min(wall), 3),
+            "cpu_seconds": round(min(cpu), 3)}
 
 
-def memory_table(out: Path, threads: int = 2, size: tuple[int, int, int] = (N, D, V)) -> list[dict]:
+def memory_table(out: Path, threads: int = 2, size: tuple[int, int, int] = (N, D, V), repeats: int = 1) -> list[dict]:
     rows = []
     for method in METHODS:
         cmd = [sys.executable, "-m", "benchmarks.llm", "--one", method, "--threads", str(threads),
-               "--size", *map(str, size)]
+               "--size", *map(str, size), "--repeats", str(repeats)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=dict(os.environ))
         row = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{row['method']:<52} peak {row['peak_mb']:>8.1f} MB   {row['seconds']:>7.2f} s", flush=True)
+        print(f"{row['method']:<52} peak {row['peak_mb']:>8.1f} MB   {row['seconds']:>7.2f} s wall   "
+              f"{row['cpu_seconds']:>7.2f} s CPU", flush=True)
         rows.append(row)
     naive = next(r for r in rows if r["method"].startswith("naive: lossbook"))
     torch_chunked = next(r for r in rows if r["method"].startswith("torch chunked"))
     for r in rows:
         r["memory_vs_naive"] = round(r["peak_mb"] / naive["peak_mb"], 3)
         r["time_vs_torch_chunked"] = round(r["seconds"] / torch_chunked["seconds"], 3)
+        r["cpu_vs_torch_chunked"] = round(r["cpu_seconds"] / torch_chunked["cpu_seconds"], 3)
+        r["cpu_vs_naive"] = round(r["cpu_seconds"] / naive["cpu_seconds"], 3)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "llm_memory.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -121,10 +128,10 @@ def memory_table(out: Path, threads: int = 2, size: tuple[int, int, int] = (N, D
     lines = [f"`linear_cross_entropy` forward + backward, N={n}, D={d}, V={v:,} f32, torch {torch.__version__}, "
              f"{threads} threads, "
              f"CPU. Peak = growth of the process's max RSS in a fresh subprocess per method.", "",
-             "| method | peak (MB) | seconds | memory / naive | time / torch chunked |",
-             "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['method']} | {r['peak_mb']:.0f} | {r['seconds']:.2f} | {r['memory_vs_naive']:.3f} | "
-              f"{r['time_vs_torch_chunked']:.2f} |" for r in rows]
+             "| method | peak (MB) | wall s | CPU s | memory / naive | CPU time / torch chunked | CPU time / naive |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['method']} | {r['peak_mb']:.0f} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
+              f"{r['memory_vs_naive']:.3f} | {r['cpu_vs_torch_chunked']:.2f} | {r['cpu_vs_naive']:.2f} |" for r in rows]
     (out / "llm_memory.md").write_text("\n".join(lines) + "\n")
     return rows
 
@@ -135,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--size", type=int, nargs=3, default=[N, D, V], metavar=("N", "D", "V"),
                    help="tokens, hidden size, vocabulary (smaller for a smoke run)")
+    p.add_argument("--repeats", type=int, default=1, help="timed calls after the measured first one")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     a = p.parse_args(argv)
     if a.one:
-        print(json.dumps(measure_one(a.one, a.threads, tuple(a.size))))
+        print(json.dumps(measure_one(a.one, a.threads, tuple(a.size), a.repeats)))
         return 0
-    memory_table(Path(a.out), a.threads, tuple(a.size))
+    memory_table(Path(a.out), a.threads, tuple(a.size), a.repeats)
     print(f"wrote {a.out}/llm_memory.csv and llm_memory.md")
     return 0
 

@@ -25,11 +25,11 @@ from lossbook.llm import (
 )
 from lossbook.testing import assert_matches, compare
 
-D = torch.float64
-REDUCTIONS = ("none", "mean", "sum")
+D, REDUCTIONS = torch.float64, ("none", "mean", "sum")
 
 
 def gen(seed=0):
+    """A fresh generator, so every tensor of a test is reproducible on its own."""
     return torch.Generator().manual_seed(seed)
 
 
@@ -38,6 +38,7 @@ def randn(*shape, seed=0, scale=1.0, dtype=D):
 
 
 def labels(*shape, v, seed=0, pad=0):
+    """Token ids in [0, v), the last ``pad`` positions of every row set to -100."""
     t = torch.randint(0, v, shape, generator=gen(seed + 100))
     if pad:
         t[..., -pad:] = -100
@@ -456,6 +457,7 @@ def test_vocab_parallel_smoothing_with_the_local_vocabulary_would_depend_on_the_
 
 
 def test_run_vocab_parallel_times_out_instead_of_hanging():
-    """A group that cannot finish in time (here: 0.2 s, less than starting Python) is terminated and raises."""
-    with pytest.raises(TimeoutError, match="did not finish in 0.2 s"):
-        run_vocab_parallel(2, DIST_CASES[:1], timeout=0.2)
+    """A group that cannot finish in time is terminated and raises. Spawned ranks must import torch
+    afresh (seconds), so 0.5 s is never enough for them."""
+    with pytest.raises(TimeoutError, match="did not finish in 0.5 s"):
+        run_vocab_parallel(2, DIST_CASES[:1], timeout=0.5, start_method="spawn")
