@@ -27,6 +27,7 @@ CHAPTER_MODULES = (
     "segmentation",
     "detection",
     "generation",
+    "llm",
 )
 
 __all__ = [
