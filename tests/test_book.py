@@ -179,6 +179,7 @@ def test_corrections_are_written_for_a_reader_who_never_saw_the_source(page: Pat
 DEFINITION_NUMBERS = {
     ("classification/imbalance_focal.ipynb", "0.25"): "RetinaNet's default α, a hyper-parameter",
     ("ranking/triplets.ipynb", "0.25"): "a wrong option of a predict-then-run exercise, not a claim",
+    ("llm/next_token.ipynb", "0.69"): "a wrong option of a predict-then-run exercise (ln 2), not a claim",
 }
 _DECIMAL = re.compile(r"(?<![\w.])[-−]?\d+\.\d+(?![\w.])")
 
