@@ -23,6 +23,7 @@ CHAPTER_MODULES = (
     "classification",
     "divergence",
     "ctc",
+    "generation",
 )
 
 __all__ = [
