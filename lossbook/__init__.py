@@ -24,6 +24,7 @@ CHAPTER_MODULES = (
     "divergence",
     "ctc",
     "generation",
+    "ranking",
 )
 
 __all__ = [
