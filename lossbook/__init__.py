@@ -25,6 +25,7 @@ CHAPTER_MODULES = (
     "ctc",
     "generation",
     "ranking",
+    "segmentation",
 )
 
 __all__ = [
