@@ -26,6 +26,7 @@ CHAPTER_MODULES = (
     "generation",
     "ranking",
     "segmentation",
+    "detection",
 )
 
 __all__ = [

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "torchvision_sigmoid_focal_loss"]
+__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "torchvision_sigmoid_focal_loss",
+           "torchvision_box_ops"]
 
 
 def finite_pattern(t: Tensor) -> Tensor:
@@ -197,3 +199,147 @@ def torchvision_sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float
     if reduction == "sum":
         return loss.sum()
     raise ValueError(f"Invalid Value for arg 'reduction': '{reduction}'; supported: 'none', 'mean', 'sum'")
+
+
+def torchvision_box_ops() -> dict[str, Callable]:
+    """The oracle for ``lossbook.detection``: torchvision's box functions, transcribed as they are.
+
+    A test oracle and a benchmark anchor only, never used by lossbook's losses. Transcribed from
+    ``pytorch/vision`` (``torchvision/ops/boxes.py``, ``_utils.py`` ``_loss_inter_union``,
+    ``giou_loss.py``, ``diou_loss.py``, ``ciou_loss.py``) because torchvision does not install
+    beside the CPU build of torch used here. Kept faithful, including the masked assignment of the
+    intersection, the ``torch.no_grad`` weight of CIoU, the missing ``eps`` of ``box_iou`` and
+    ``generalized_box_iou``, the upcasts, and NaN for a point box in CIoU. Returns
+    ``{torchvision name: function}``.
+    """
+    import math
+
+    def _upcast(t):
+        if t.is_floating_point():
+            return t if t.dtype in (torch.float32, torch.float64) else t.float()
+        return t if t.dtype in (torch.int32, torch.int64) else t.int()
+
+    def _upcast_non_float(t):
+        return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+    def box_area(boxes):
+        boxes = _upcast(boxes)
+        return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+    def _box_inter_union(boxes1, boxes2):
+        area1, area2 = box_area(boxes1), box_area(boxes2)
+        lt = torch.max(boxes1[:, None, :2], boxes2[:, :2])
+        rb = torch.min(boxes1[:, None, 2:], boxes2[:, 2:])
+        wh = _upcast(rb - lt).clamp(min=0)
+        inter = wh[:, :, 0] * wh[:, :, 1]
+        return inter, area1[:, None] + area2 - inter
+
+    def box_iou(boxes1, boxes2):
+        inter, union = _box_inter_union(boxes1, boxes2)
+        return inter / union
+
+    def _enclosing_wh(boxes1, boxes2):
+        lti = torch.min(boxes1[:, None, :2], boxes2[:, :2])
+        rbi = torch.max(boxes1[:, None, 2:], boxes2[:, 2:])
+        return _upcast(rbi - lti).clamp(min=0)
+
+    def generalized_box_iou(boxes1, boxes2):
+        inter, union = _box_inter_union(boxes1, boxes2)
+        iou = inter / union
+        whi = _enclosing_wh(boxes1, boxes2)
+        areai = whi[:, :, 0] * whi[:, :, 1]
+        return iou - (areai - union) / areai
+
+    def _box_diou_iou(boxes1, boxes2, eps=1e-7):
+        iou = box_iou(boxes1, boxes2)
+        whi = _enclosing_wh(boxes1, boxes2)
+        diag = (whi[:, :, 0] ** 2) + (whi[:, :, 1] ** 2) + eps
+        x_p, y_p = (boxes1[:, 0] + boxes1[:, 2]) / 2, (boxes1[:, 1] + boxes1[:, 3]) / 2
+        x_g, y_g = (boxes2[:, 0] + boxes2[:, 2]) / 2, (boxes2[:, 1] + boxes2[:, 3]) / 2
+        dist = (_upcast(x_p[:, None] - x_g[None, :]) ** 2) + (_upcast(y_p[:, None] - y_g[None, :]) ** 2)
+        return iou - dist / diag, iou
+
+    def distance_box_iou(boxes1, boxes2, eps=1e-7):
+        return _box_diou_iou(_upcast(boxes1), _upcast(boxes2), eps=eps)[0]
+
+    def complete_box_iou(boxes1, boxes2, eps=1e-7):
+        boxes1, boxes2 = _upcast(boxes1), _upcast(boxes2)
+        diou, iou = _box_diou_iou(boxes1, boxes2, eps)
+        w_pred = boxes1[:, None, 2] - boxes1[:, None, 0]
+        h_pred = boxes1[:, None, 3] - boxes1[:, None, 1]
+        w_gt = boxes2[:, 2] - boxes2[:, 0]
+        h_gt = boxes2[:, 3] - boxes2[:, 1]
+        v = (4 / (math.pi**2)) * torch.pow(torch.atan(w_pred / h_pred) - torch.atan(w_gt / h_gt), 2)
+        with torch.no_grad():
+            alpha = v / (1 - iou + v + eps)
+        return diou - alpha * v
+
+    def _loss_inter_union(boxes1, boxes2):
+        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+        xkis1, ykis1 = torch.max(x1, x1g), torch.max(y1, y1g)
+        xkis2, ykis2 = torch.min(x2, x2g), torch.min(y2, y2g)
+        intsctk = torch.zeros_like(x1)
+        mask = (ykis2 > ykis1) & (xkis2 > xkis1)
+        intsctk[mask] = (xkis2[mask] - xkis1[mask]) * (ykis2[mask] - ykis1[mask])
+        unionk = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - intsctk
+        return intsctk, unionk
+
+    def _reduce(loss, reduction):
+        if reduction == "none":
+            return loss
+        if reduction == "mean":
+            return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
+        if reduction == "sum":
+            return loss.sum()
+        raise ValueError(f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
+                         f"'none', 'mean', 'sum'")
+
+    def generalized_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+        boxes1, boxes2 = _upcast_non_float(boxes1), _upcast_non_float(boxes2)
+        intsctk, unionk = _loss_inter_union(boxes1, boxes2)
+        iouk = intsctk / (unionk + eps)
+        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+        xc1, yc1 = torch.min(x1, x1g), torch.min(y1, y1g)
+        xc2, yc2 = torch.max(x2, x2g), torch.max(y2, y2g)
+        area_c = (xc2 - xc1) * (yc2 - yc1)
+        miouk = iouk - ((area_c - unionk) / (area_c + eps))
+        return _reduce(1 - miouk, reduction)
+
+    def _diou_iou_loss(boxes1, boxes2, eps=1e-7):
+        intsct, union = _loss_inter_union(boxes1, boxes2)
+        iou = intsct / (union + eps)
+        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+        xc1, yc1 = torch.min(x1, x1g), torch.min(y1, y1g)
+        xc2, yc2 = torch.max(x2, x2g), torch.max(y2, y2g)
+        diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
+        x_p, y_p = (x2 + x1) / 2, (y2 + y1) / 2
+        x_g, y_g = (x1g + x2g) / 2, (y1g + y2g) / 2
+        centers_distance_squared = ((x_p - x_g) ** 2) + ((y_p - y_g) ** 2)
+        return 1 - iou + (centers_distance_squared / diagonal_distance_squared), iou
+
+    def distance_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+        boxes1, boxes2 = _upcast_non_float(boxes1), _upcast_non_float(boxes2)
+        loss, _ = _diou_iou_loss(boxes1, boxes2, eps)
+        return _reduce(loss, reduction)
+
+    def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
+        boxes1, boxes2 = _upcast_non_float(boxes1), _upcast_non_float(boxes2)
+        diou_loss, iou = _diou_iou_loss(boxes1, boxes2, eps)
+        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+        w_pred, h_pred = x2 - x1, y2 - y1
+        w_gt, h_gt = x2g - x1g, y2g - y1g
+        v = (4 / (math.pi**2)) * torch.pow((torch.atan(w_gt / h_gt) - torch.atan(w_pred / h_pred)), 2)
+        with torch.no_grad():
+            alpha = v / (1 - iou + v + eps)
+        return _reduce(diou_loss + alpha * v, reduction)
+
+    return {
+        "box_area": box_area, "box_iou": box_iou, "generalized_box_iou": generalized_box_iou,
+        "distance_box_iou": distance_box_iou, "complete_box_iou": complete_box_iou,
+        "generalized_box_iou_loss": generalized_box_iou_loss, "distance_box_iou_loss": distance_box_iou_loss,
+        "complete_box_iou_loss": complete_box_iou_loss,
+    }
