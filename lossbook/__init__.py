@@ -27,6 +27,7 @@ CHAPTER_MODULES = (
     "ranking",
     "segmentation",
     "detection",
+    "llm",
 )
 
 __all__ = [
