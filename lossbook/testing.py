@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "torchvision_sigmoid_focal_loss"]
-__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "torchvision_sigmoid_focal_loss",
+__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "torchvision_sigmoid_focal_loss",
            "torchvision_box_ops"]
 
 
