@@ -28,6 +28,8 @@ CHAPTER_MODULES = (
     "segmentation",
     "detection",
     "llm",
+    "selection",
+    "diagnostics",
 )
 
 __all__ = [
