@@ -74,7 +74,7 @@ def diagnose_loss_curve(
     *,
     window: int | None = None,
     flat_tol: float = 0.01,
-    oscillation_tol: float = 0.2,
+    oscillation_tol: float = 0.35,
     overfit_tol: float = 0.1,
 ) -> list[Finding]:
     r"""Find the common failures in a training (and validation) loss curve.
@@ -89,8 +89,8 @@ def diagnose_loss_curve(
         \text{plateau: } \tilde\ell_t - \tilde\ell_{t+h} < \epsilon R \text{ for } h = T/5
         \text{ steps, followed by a drop } > 10\,\epsilon R
         \text{ (or } R < \epsilon\,|\tilde\ell_0|\text{: stuck)}, \\
-        \text{oscillation: } \operatorname{median}_{\text{window}} |\ell_t - \tilde\ell_t| >
-        \tau\, |\tilde\ell_t| \text{ with alternating signs}, \qquad
+        \text{oscillation: } \operatorname{median}_{\text{window}} |\ell_t - \bar\ell_t| >
+        \tau \max(|\bar\ell_t|, R / 10) \text{, alternating, larger than the trend's progress}, \qquad
         \text{over-fitting: } \tilde v_t - \min_s \tilde v_s > \kappa R_v \text{ while } \tilde\ell
         \text{ still falls.}
 
@@ -171,7 +171,9 @@ def diagnose_loss_curve(
     # oscillation: large alternating swings of the raw loss around its smoothed trend
     if T >= 2 * w:
         level = _running_mean(train, w)
-        rel = (train - level).abs() / level.abs().clamp_min(1e-12)
+        # a level near zero is judged against a tenth of the improvement, not against itself
+        floor = max(0.1 * scale, 1e-12)
+        rel = (train - level).abs() / level.abs().clamp_min(floor)
         sign_flip = torch.zeros(T, dtype=torch.float64)
         d = torch.sign(train[1:] - train[:-1])
         sign_flip[2:] = (d[1:] * d[:-1] < 0).double()
@@ -179,7 +181,9 @@ def diagnose_loss_curve(
         if T >= windows:
             amp = rel.unfold(0, windows, 1).median(dim=1).values
             flips = sign_flip.unfold(0, windows, 1).mean(dim=1)
-            hit = (amp > oscillation_tol) & (flips > 0.5)
+            # ... and the swings are larger than the progress the trend makes over the same window
+            progress = (level[: T - windows + 1] - level[windows - 1:]) / level[: T - windows + 1].abs().clamp_min(floor)
+            hit = (amp > oscillation_tol) & (flips > 0.5) & (progress < amp)
             if bool(hit.any()):
                 first = int(hit.nonzero()[0])
                 swings = (rel[first:first + windows] > oscillation_tol).nonzero()

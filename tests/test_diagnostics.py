@@ -34,6 +34,11 @@ def test_a_clean_curve_gives_no_finding_at_any_scale(seed, level):
     assert diagnose_loss_curve(clean(seed, level).tolist(), (clean(seed + 10, level) * 1.2)) == []
 
 
+def test_heavy_mini_batch_noise_is_not_oscillation():
+    """Batch-32 cross-entropy swings by a quarter of its level; while it still falls that is no finding."""
+    assert diagnose_loss_curve(clean(7) / noise(7, 0.03) * noise(8, 0.25).abs()) == []
+
+
 @pytest.mark.parametrize("where", [0, 137, 499])
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_value_is_found_at_its_step(where, bad):
