@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-__all__ = ["diagnose_loss_curve", "gradient_health"]
+__all__ = ["diagnose_loss_curve", "gradient_health", "compare_losses"]
 
 SEVERITIES = ("critical", "warning", "info")
 
@@ -182,7 +182,8 @@ def diagnose_loss_curve(
             amp = rel.unfold(0, windows, 1).median(dim=1).values
             flips = sign_flip.unfold(0, windows, 1).mean(dim=1)
             # ... and the swings are larger than the progress the trend makes over the same window
-            progress = (level[: T - windows + 1] - level[windows - 1:]) / level[: T - windows + 1].abs().clamp_min(floor)
+            before, after = level[: T - windows + 1], level[windows - 1:]
+            progress = (before - after) / before.abs().clamp_min(floor)
             hit = (amp > oscillation_tol) & (flips > 0.5) & (progress < amp)
             if bool(hit.any()):
                 first = int(hit.nonzero()[0])
@@ -294,7 +295,7 @@ def gradient_health(
 
     Example:
         >>> net = nn.Linear(3, 2)
-        >>> net(torch.randn(4, 3)).sum().backward()
+        >>> net(torch.randn(4, 3)).pow(2).mean().backward()
         >>> gradient_health(net).ok
         True
 
@@ -355,3 +356,127 @@ def gradient_health(
             report.findings.append(Finding(kind, severity, None, message.format(", ".join(names)), suggestion))
     report.findings = _sorted(report.findings)
     return report
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_losses` returns: the task metric per loss and seed."""
+
+    metric_name: str
+    values: dict[str, list[float]]
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        """``{loss: (mean, std)}`` of the metric over the seeds (std with Bessel's correction)."""
+        out = {}
+        for name, vals in self.values.items():
+            t = torch.tensor(vals, dtype=torch.float64)
+            out[name] = (float(t.mean()), float(t.std()) if t.numel() > 1 else 0.0)
+        return out
+
+    def table(self) -> str:
+        """A Markdown table: loss, mean ± std of the metric, and the per-seed values."""
+        rows = [f"| loss | {self.metric_name} (mean ± std) | per seed |", "|---|---|---|"]
+        for name, (mean, std) in self.summary().items():
+            per_seed = ", ".join(f"{v:.4g}" for v in self.values[name])
+            rows.append(f"| {name} | {mean:.4g} ± {std:.2g} | {per_seed} |")
+        return "\n".join(rows)
+
+    def plot(self):
+        """A bar per loss (the mean) with the seeds' spread as an error bar and each seed as a dot."""
+        from . import plotting
+
+        fig, ax = plotting.new_figure(1, width=5.5, height=3.2)
+        for i, (name, (mean, std)) in enumerate(self.summary().items()):
+            ax.bar(i, mean, yerr=std, capsize=4, color=plotting.PALETTE[i % len(plotting.PALETTE)], alpha=0.7)
+            ax.plot([i] * len(self.values[name]), self.values[name], "k.", ms=5)
+        ax.set_xticks(range(len(self.values)), list(self.values))
+        ax.set(ylabel=self.metric_name)
+        return fig
+
+
+def compare_losses(
+    losses: dict,
+    make_model,
+    train_data: tuple[Tensor, Tensor],
+    eval_data: tuple[Tensor, Tensor],
+    metric,
+    *,
+    steps: int,
+    seeds: Sequence[int] = (0, 1, 2),
+    optimizer=None,
+    metric_name: str = "metric",
+) -> Comparison:
+    r"""Train the same model from the same seeds with each loss; report the task's metric, not the losses.
+
+    For every loss $\ell_k$ and seed $s$: $\theta_s \leftarrow$ ``make_model(s)``, then ``steps``
+    full-batch optimiser steps on $\ell_k(f_\theta(X), y)$, then $m_{k,s} = \text{metric}(f_\theta(X'), y')$
+    on the evaluation data. Loss values are on different scales (for one error of 3: MSE 9, L1 3,
+    Huber 2.5), so only the common metric is compared:
+
+    .. math::
+        \bar m_k = \frac{1}{S} \sum_s m_{k,s}, \qquad
+        \sigma_k = \sqrt{\tfrac{1}{S - 1} \sum_s (m_{k,s} - \bar m_k)^2}
+
+    Shape:
+        - train_data, eval_data: ``(X, y)`` tensors with matching first dimensions.
+        - losses: ``{name: loss(output, target) -> scalar}``.
+        - output: a :class:`Comparison` (``values[name]``: one metric value per seed; ``summary()``,
+          ``table()``, ``plot()``).
+
+    Args:
+        losses: the losses to compare, by name.
+        make_model: ``make_model(seed) -> nn.Module``; the same seed gives the same initial weights for
+            every loss.
+        train_data: what the models are trained on.
+        eval_data: what the metric is computed on (held-out data).
+        metric: ``metric(output, target) -> float``, the task's own measure (MAE, average precision,
+            accuracy ...); lower or higher better, as the caller reads it.
+        steps: optimiser steps per run.
+        seeds: the seeds; each loss is trained once per seed.
+        optimizer: ``optimizer(parameters) -> torch.optim.Optimizer``; Adam with lr 0.01 by default.
+        metric_name: the metric's name for the table and the figure.
+
+    Example:
+        >>> X = torch.randn(64, 3); y = X @ torch.tensor([1.0, -2.0, 0.5])
+        >>> cmp = compare_losses({"mse": lambda o, t: ((o - t) ** 2).mean()},
+        ...                      lambda s: nn.Linear(3, 1), (X, y.unsqueeze(1)), (X, y.unsqueeze(1)),
+        ...                      lambda o, t: float((o - t).abs().mean()), steps=5, seeds=(0, 1))
+        >>> len(cmp.values["mse"])
+        2
+
+    Chapter: choosing
+    """
+    from .utils import progress
+
+    if not losses:
+        raise ValueError("losses is empty; pass {name: loss_function}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    if not seeds:
+        raise ValueError("seeds is empty; pass at least one seed (three or more for an error bar)")
+    X, y = train_data
+    Xe, ye = eval_data
+    if X.shape[0] != y.shape[0] or Xe.shape[0] != ye.shape[0]:
+        raise ValueError(f"inputs and targets must have the same first dimension; got train {tuple(X.shape)} vs "
+                         f"{tuple(y.shape)}, eval {tuple(Xe.shape)} vs {tuple(ye.shape)}")
+    make_opt = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-2))
+    values: dict[str, list[float]] = {name: [] for name in losses}
+    bar = progress(total=len(losses) * len(seeds) * steps, desc="compare_losses")
+    for name, loss_fn in losses.items():
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = make_model(seed)
+            opt = make_opt(model.parameters())
+            model.train()
+            for _ in range(steps):
+                loss = loss_fn(model(X), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                bar.update(1)
+            model.eval()
+            with torch.no_grad():
+                values[name].append(float(metric(model(Xe), ye)))
+            bar.set_postfix(loss=name, seed=seed)
+    bar.close()
+    return Comparison(metric_name, values)

@@ -166,3 +166,55 @@ def test_gradient_health_refuses_what_is_not_a_module():
 def test_finding_text():
     f = Finding("plateau", "info", 3, "flat.", "wait.")
     assert str(f) == "[info] plateau from step 3: flat. Try: wait."
+
+
+# ------------------------------------------------------------------ compare_losses
+
+import lossbook  # noqa: E402
+from lossbook.diagnostics import compare_losses  # noqa: E402
+
+
+def _regression_with_outliers():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 3, generator=gen)
+    w = torch.tensor([[1.0], [-2.0], [0.5]])
+    y = X @ w + 0.1 * torch.randn(200, 1, generator=gen)
+    y_train = y[:150].clone()
+    y_train[:15] += 50.0  # 10 % gross errors in the training targets only
+    return (X[:150], y_train), (X[150:], y[150:])
+
+
+def _mae(output, target):
+    return (output - target).abs().mean()
+
+
+def test_compare_losses_judges_on_the_metric_and_a_robust_loss_wins_under_outliers():
+    train, test = _regression_with_outliers()
+    cmp = compare_losses({"mse": lossbook.mse_loss, "l1": lossbook.l1_loss, "huber": lossbook.huber_loss},
+                         lambda s: nn.Linear(3, 1), train, test, _mae, steps=150, seeds=(0, 1, 2),
+                         optimizer=lambda p: torch.optim.Adam(p, lr=0.05), metric_name="MAE")
+    summary = cmp.summary()
+    assert set(summary) == {"mse", "l1", "huber"} and all(len(v) == 3 for v in cmp.values.values())
+    assert summary["l1"][0] < summary["mse"][0] and summary["huber"][0] < summary["mse"][0]
+    assert "| l1 |" in cmp.table() and "MAE (mean ± std)" in cmp.table()
+    assert cmp.plot() is not None
+
+
+def test_compare_losses_starts_every_loss_from_the_same_seeded_model():
+    train, test = _regression_with_outliers()
+    cmp = compare_losses({"a": lossbook.mse_loss, "b": lambda o, t: lossbook.mse_loss(o, t)},
+                         lambda s: nn.Linear(3, 1), train, test, _mae, steps=5, seeds=(3, 4))
+    assert cmp.values["a"] == cmp.values["b"] and cmp.values["a"][0] != cmp.values["a"][1]
+
+
+def test_compare_losses_refuses_bad_arguments():
+    train, test = _regression_with_outliers()
+    with pytest.raises(ValueError, match="losses is empty"):
+        compare_losses({}, lambda s: nn.Linear(3, 1), train, test, _mae, steps=1)
+    with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
+        compare_losses({"a": lossbook.mse_loss}, lambda s: nn.Linear(3, 1), train, test, _mae, steps=0)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        compare_losses({"a": lossbook.mse_loss}, lambda s: nn.Linear(3, 1), train, test, _mae, steps=1, seeds=())
+    with pytest.raises(ValueError, match=r"same first dimension; got train \(150, 3\) vs \(149, 1\)"):
+        compare_losses({"a": lossbook.mse_loss}, lambda s: nn.Linear(3, 1), (train[0], train[1][:-1]), test,
+                       _mae, steps=1)
