@@ -6,8 +6,9 @@ Two kinds of measurement:
   ``linear_cross_entropy`` against torch's chunked path (target ≤ 1.1×) and against the naive
   ``cross_entropy(input @ W.T, target)`` (target ≤ 1.3×);
 * the memory/time table of the chapter (``python -m benchmarks.llm [--out DIR]``): every method in a
-  fresh subprocess, its peak memory measured as the growth of the process's maximum RSS
-  (``ru_maxrss``) across one forward + backward, after the inputs exist; then the wall and CPU
+  fresh subprocess, its peak memory measured as the growth of the process's maximum RSS across
+  one forward + backward, after the inputs exist (the kernel's high-water mark is first reset to
+  the current RSS, so nothing before the call counts; ``ru_maxrss`` growth where that is missing); then the wall and CPU
   seconds of ``--repeats`` further calls (best). Writes ``llm_memory.csv`` and ``llm_memory.md``.
 
 Sizes: N = 4096 tokens, D = 1024, V = 65,536 (one float32 ``(N, V)`` logits tensor is 1 GiB).
@@ -38,8 +39,9 @@ SIZE = f"N={N}, D={D}, V={V:,} f32"
 def _inputs(n=N, d=D, v=V):
     def make(device):
         g = torch.Generator().manual_seed(0)
-        x = (torch.randn(n, d, generator=g) / d**0.5).to(device).requires_grad_(True)
-        w = (torch.randn(v, d, generator=g) * 0.02).to(device).requires_grad_(True)
+        # scaled in place: a temporary of W's size would raise the process's RSS high-water mark
+        x = torch.randn(n, d, generator=g).div_(d**0.5).to(device).requires_grad_(True)
+        w = torch.randn(v, d, generator=g).mul_(0.02).to(device).requires_grad_(True)
         t = torch.randint(0, v, (n,), generator=g).to(device)
         return (x, w, t), {}
     return make
@@ -87,9 +89,11 @@ def measure_one(method: str, threads: int = 2, size: tuple[int, int, int] = (N, 
     torch.set_num_threads(threads)
     fn = METHODS[method]
     (x, w, t), _ = _inputs(*size)(torch.device("cpu"))
-    before = _max_rss_bytes()
-    fn(x, w, t).backward()  # also the warm-up of the timing below
-    peak = _max_rss_bytes() - before
+    _, peak = lossbook.llm.peak_rss_growth(lambda: fn(x, w, t).backward())  # also the warm-up
+    if peak is None:  # no /proc/self/clear_refs: the growth of ru_maxrss, without resetting it first
+        before = _max_rss_bytes()
+        fn(x, w, t).backward()
+        peak = _max_rss_bytes() - before
     wall, cpu = [], []
     for _ in range(repeats):
         x.grad = w.grad = None
