@@ -28,6 +28,8 @@ CHAPTER_MODULES = (
     "detection",
     "generation",
     "llm",
+    "selection",
+    "diagnostics",
 )
 
 __all__ = [
