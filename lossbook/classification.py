@@ -1,18 +1,19 @@
 r"""Classification losses beyond softmax cross-entropy: BCE, focal, margin and hinge losses.
 
-Everything here is written from plain tensor operations. Two small custom autograd Functions
-carry the numerically delicate parts:
+Every loss is its formula in plain, differentiable tensor operations, built on one stable
+piece, :func:`_softplus`, :math:`\mathrm{softplus}(x) = \log(e^0 + e^x)`, computed by
+``torch.logaddexp``: it never overflows, and its derivative is exactly :math:`\sigma(x)`
+everywhere (a hand-written ``max(x, 0) + log1p(exp(-|x|))`` gets the kink at 0 wrong).
 
-* :class:`_Softplus`, :math:`\mathrm{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})`, whose
-  gradient :math:`\sigma(x)` is exact everywhere (the composite of ``max`` and ``abs`` would
-  get the kink at 0 wrong);
-* :class:`_BCEWithLogits`, BCE-with-logits fused with its reduction (computed block by block,
-  see ``lossbook._reduction.reduce_elementwise``), with its hand-derived backward
-  :math:`\partial\ell/\partial x = w\,[(1 - y) - l_w\,\sigma(-x)]` where
-  :math:`l_w = 1 + (p_w - 1)\,y`.
+One small custom autograd Function states a *convention* rather than a formula:
+:class:`_BCE`, the probability-input :func:`binary_cross_entropy`, reproduces PyTorch's clamp of
+each log at :math:`-100` and its gradient :math:`w\,(p - y) / \max(p(1 - p), 10^{-12})`. Its
+backward is itself differentiable, and it supports ``torch.func``.
 
-The probability-input :func:`binary_cross_entropy` reproduces PyTorch's clamp of each log at
-:math:`-100` and its gradient :math:`w\,(p - y) / \max(p(1 - p), 10^{-12})`.
+Large CPU inputs of ``binary_cross_entropy_with_logits`` and ``soft_margin_loss`` run a fast
+path instead (``lossbook.fast.classification``: the reduction fused into the forward, block by
+block, and a hand-written backward), tested equal to these definitions; see the appendix
+chapter "Making a loss fast".
 
 Chapter: classification
 """
@@ -21,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._kernels import exp_
-from ._reduction import check_reduction, reduce, reduce_elementwise, reduction_grad
+from . import fast
+from ._reduction import check_reduction, reduce
 from ._validation import (
     check_broadcastable,
     check_class_indices,
@@ -34,7 +35,8 @@ from ._validation import (
     format_shape,
     warn_pitfall,
 )
-from .cross_entropy import _nll_of_softmax
+from .fast import classification as fast_classification
+from .softmax import log_softmax
 
 __all__ = [
     "binary_cross_entropy",
@@ -59,119 +61,59 @@ _EPS = 1e-12  # PyTorch's floor on p(1 - p) in the gradient of binary_cross_entr
 # the stable building blocks
 
 
-def _softplus_fwd(x: Tensor) -> Tensor:
-    """log(1 + e^x) without overflow: max(x, 0) + log1p(exp(-|x|))."""
-    return x.clamp_min(0).add_(exp_(x.abs(), -1).log1p_())
-
-
-class _Softplus(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return _softplus_fwd(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (x,) = ctx.saved_tensors
-        return grad * torch.sigmoid(x)
-
-
 def _softplus(x: Tensor) -> Tensor:
-    return _Softplus.apply(x)
-
-
-class _SoftMargin(torch.autograd.Function):
-    """softplus(-y x) with the backward -g y sigmoid(-y x) = g y (sigmoid(y x) - 1); target not differentiable."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
-        z = x * y
-        ctx.save_for_backward(z, y)
-        return _softplus_fwd(-z)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        z, y = ctx.saved_tensors
-        gx = torch.sigmoid(z) - 1
-        return (gx.mul_(y).mul_(grad) if not torch.is_grad_enabled() else gx * y * grad), None
-
-
-class _BCEWithLogits(torch.autograd.Function):
-    """w * [(1 - y) x + l_w softplus(-x)], l_w = 1 + (p_w - 1) y, reduced; weights not differentiable.
-
-    The reduction is fused into the forward (``reduce_elementwise``: block by block, no loss
-    tensor of the input's size for 'mean' and 'sum'), and the backward scales the gradient by
-    ``reduction_grad``, as PyTorch's own kernel does.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
-                reduction: str) -> Tensor:
-        def fill(out, xb, yb, wb, pwb):  # the loss of one block of a few megabytes, into out
-            exp_(torch.abs(xb, out=out), -1).log1p_()  # log(1 + e^{-|x|})
-            if pwb is None:
-                # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
-                out.add_(xb.clamp_min(0)).addcmul_(xb, yb, value=-1)
-            else:
-                # (1 - y) x + l_w softplus(-x), softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
-                l_w = torch.mul(yb, pwb).sub_(yb).add_(1)  # 1 + (p_w - 1) y
-                out.sub_(xb.clamp_max(0)).mul_(l_w).add_(xb).addcmul_(xb, yb, value=-1)
-            if wb is not None:
-                out.mul_(wb)
-
-        ctx.save_for_backward(x, y, weight, pos_weight)
-        ctx.reduction = reduction
-        return reduce_elementwise(fill, x, (y, weight, pos_weight), reduction)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, y, weight, pos_weight = ctx.saved_tensors
-        grad = reduction_grad(grad, ctx.reduction, x.numel())
-        gx = gy = None
-        if weight is not None:
-            grad = grad * weight
-        differentiable = torch.is_grad_enabled()  # double backward: no in-place steps
-        if ctx.needs_input_grad[0]:
-            s = torch.sigmoid(x)
-            if pos_weight is None:  # (1 - y) - sigma(-x) = sigma(x) - y
-                gx = s - y if differentiable else s.sub_(y)
-            else:  # (1 - y) - l_w sigma(-x) = sigma(x) - y (p_w - (p_w - 1) sigma(x))
-                gx = s - (s * (1 - pos_weight)).add_(pos_weight).mul_(y)
-            gx = gx * grad if differentiable else gx.mul_(grad)
-        if ctx.needs_input_grad[1]:
-            gy = -x
-            if pos_weight is not None:
-                gy = gy + (pos_weight - 1) * _softplus_fwd(-x)
-            gy = gy * grad
-        return gx, gy, None, None, None
+    """log(1 + e^x) = log(e^0 + e^x): stable for every x, with the derivative sigma(x), also at 0."""
+    return torch.logaddexp(x, torch.zeros_like(x))
 
 
 class _BCE(torch.autograd.Function):
-    """Per-element -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)] with PyTorch's backward."""
+    """Per-element -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)] with PyTorch's gradient.
+
+    The gradient is PyTorch's convention, not the derivative of the clamped value: it keeps
+    growing where the log is clamped. The backward uses only differentiable operations, so a
+    second derivative is that of this gradient (as in PyTorch); ``setup_context``, ``jvp`` and a
+    generated vmap rule make it work under ``torch.func``.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
-        log_p = p.log().clamp_min_(-100)
-        log_1mp = torch.log1p(-p).clamp_min_(-100)
-        # -(y log p + (1 - y) log(1 - p)) = -(log(1 - p) + y (log p - log(1 - p)))
-        loss = log_p.sub_(log_1mp).mul_(y).add_(log_1mp).neg_()
+    def forward(p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
+        log_p, log_1mp = p.log().clamp_min(-100), torch.log1p(-p).clamp_min(-100)
+        loss = -(y * log_p + (1 - y) * log_1mp)
+        return loss if weight is None else loss * weight
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def _grads(p, y, weight):
+        # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
+        gp = (p - y) / (p * (1 - p)).clamp_min(_EPS)
+        gy = torch.log1p(-p) - p.log()  # -logit(p), unclamped as in PyTorch
         if weight is not None:
-            loss = loss.mul_(weight)
-        ctx.save_for_backward(p, y, weight)
-        return loss
+            gp, gy = gp * weight, gy * weight
+        return gp, gy
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         p, y, weight = ctx.saved_tensors
-        if weight is not None:
-            grad = grad * weight
-        gp = gy = None
-        if ctx.needs_input_grad[0]:
-            # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
-            gp = (p - y).div_(torch.addcmul(p, p, p, value=-1).clamp_min_(_EPS)).mul_(grad)
-        if ctx.needs_input_grad[1]:
-            gy = ((-p).log1p() - p.log()).mul_(grad)  # -logit(p), unclamped as in PyTorch
-        return gp, gy, None
+        gp, gy = _BCE._grads(p, y, weight)
+        return (grad * gp if ctx.needs_input_grad[0] else None,
+                grad * gy if ctx.needs_input_grad[1] else None, None)
+
+    @staticmethod
+    def jvp(ctx, tp, ty, tw):
+        p, y, weight = ctx.saved_tensors
+        gp, gy = _BCE._grads(p, y, weight)
+        out = 0
+        if tp is not None:
+            out = out + gp * tp
+        if ty is not None:
+            out = out + gy * ty
+        return out if isinstance(out, Tensor) else torch.zeros_like(p)
 
 
 def _check_weight_like(w: Tensor | None, name: str, input: Tensor) -> None:
@@ -308,7 +250,12 @@ def binary_cross_entropy_with_logits(
     target = target.to(input.dtype)
     weight = None if weight is None else weight.to(input.dtype)
     pos_weight = None if pos_weight is None else pos_weight.to(input.dtype)
-    return _BCEWithLogits.apply(input, target, weight, pos_weight, reduction)
+    if fast.applies(input, target, weight, pos_weight):
+        return fast_classification.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+    # (1 - y) x + l_w softplus(-x), with l_w = 1 + (p_w - 1) y the weight of the positive term
+    l_w = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * input + l_w * _softplus(-input)
+    return reduce(loss if weight is None else loss * weight, reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +301,9 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
             "target contains 0; soft_margin_loss expects -1/+1 labels (a 0 label gives the constant "
             "log 2 and no gradient). For 0/1 labels use binary_cross_entropy_with_logits"
         )
-    return reduce(_SoftMargin.apply(input, target), reduction)
+    if fast.applies(input, target):
+        return reduce(fast_classification.soft_margin(input, target), reduction)
+    return reduce(_softplus(-target * input), reduction)
 
 
 def multilabel_soft_margin_loss(
@@ -418,33 +367,6 @@ def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
     return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
 
 
-class _MultiMargin(torch.autograd.Function):
-    """Per-sample (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p, one (N, C) buffer each way."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, p: int, margin: float, w_t: Tensor | None) -> Tensor:
-        z = (x - x.gather(1, t)).add_(margin).clamp_min_(0)  # the hinge of every class
-        z.scatter_(1, t, 0)  # the true class is not compared with itself
-        ctx.save_for_backward(z, t, w_t)
-        ctx.p, ctx.C = p, x.shape[1]
-        h = z * z if p == 2 else z
-        loss = h.sum(dim=1, keepdim=True)
-        if w_t is not None:
-            loss = loss.mul_(w_t)
-        return loss.squeeze(1).div_(ctx.C)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        z, t, w_t = ctx.saved_tensors
-        scale = grad.unsqueeze(1) / ctx.C
-        if w_t is not None:
-            scale = scale * w_t
-        # d/dx_i = scale * p z_i^(p-1) [z_i > 0] for i != y; d/dx_y = -(sum of those)
-        gx = (z * (2 * scale)) if ctx.p == 2 else (z > 0).to(z.dtype).mul_(scale)
-        gx = gx.scatter_(1, t, -gx.sum(dim=1, keepdim=True))
-        return gx, None, None, None, None
-
-
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -502,9 +424,13 @@ def multi_margin_loss(
         if weight.shape[0] != C:
             raise ValueError(f"weight has shape {format_shape(weight)} but input has {C} classes; "
                              f"weight must have shape ({C},)")
-    t = target.reshape(-1, 1)
-    w_t = None if weight is None else weight.to(x.dtype)[t]
-    loss = _MultiMargin.apply(x, t, p, float(margin), w_t)
+    y = target.reshape(-1, 1).long()
+    # the hinge of every wrong class i against the true class y; the true class is not compared with itself
+    hinge = torch.relu(margin - x.gather(1, y) + x)
+    hinge = torch.where(torch.arange(C, device=x.device) == y, 0, hinge)
+    loss = (hinge if p == 1 else hinge**2).sum(dim=1) / C
+    if weight is not None:
+        loss = loss * weight.to(x.dtype)[y.squeeze(1)]
     return reduce(loss.squeeze(0) if unbatched and target.dim() == 0 else loss, reduction)
 
 
@@ -662,7 +588,7 @@ def sigmoid_focal_loss(
     if alpha > 1:
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
-    ce = _BCEWithLogits.apply(inputs, targets, None, None, "none")
+    ce = (1 - targets) * inputs + _softplus(-inputs)  # binary_cross_entropy_with_logits, unreduced
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * ((1 - p_t) ** gamma)
     if alpha >= 0:
@@ -748,9 +674,9 @@ def focal_loss(
                 raise ValueError(f"{name} has shape {format_shape(w)} but input has {C} classes; "
                                  f"{name} must have shape ({C},)")
     valid = t != ignore_index
-    t_safe = t.masked_fill(~valid, 0).unsqueeze(1)
-    loss, _ = _nll_of_softmax(x, t_safe.squeeze(1), valid)  # -log p_t (0 where ignored), fused backward
-    logpt = -loss
+    y = t.long().masked_fill(~valid, 0)  # ignore_index may be -100 or >= C: never index with it
+    logpt = torch.where(valid, log_softmax(x, dim=1).gather(1, y.unsqueeze(1)).squeeze(1), 0)
+    loss = -logpt
     if gamma != 0:
         # 1 - p_t as -expm1(log p_t): exact even when p_t is close to 1. Where p_t is exactly 1 the
         # factor is 0; computing it from a safe base keeps pow's gradient (inf for gamma < 1) out
@@ -760,10 +686,10 @@ def focal_loss(
         loss = loss * factor
     factor = None
     if alpha is not None:
-        factor = alpha.to(loss.dtype)[t_safe.squeeze(1)]
+        factor = alpha.to(loss.dtype)[y]
     denom = valid.to(loss.dtype)
     if weight is not None:
-        w_t = weight.to(loss.dtype)[t_safe.squeeze(1)]
+        w_t = torch.where(valid, weight.to(loss.dtype)[y], 0)
         factor = w_t if factor is None else factor * w_t
         denom = denom * w_t
     if factor is not None:

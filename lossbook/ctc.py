@@ -11,8 +11,10 @@ label. A *path* :math:`\pi` picks one class (or the blank) per frame; the collap
 The sum is computed by the forward algorithm on the *extended* label sequence
 :math:`y' = (\varnothing, y_1, \varnothing, y_2, \dots, y_L, \varnothing)` of length
 :math:`2L + 1`, in log space, vectorised over the batch and the lattice states and looping
-only over time. The gradient is the forward–backward (α–β) formula, written by hand in a
-custom ``torch.autograd.Function``.
+only over time (:func:`ctc_alpha_step`); autograd derives the gradient. Plain tensors (outside
+``torch.func`` and ``torch.compile``) run a fast path instead (``lossbook.fast.ctc``: α and β in
+one in-place sweep and the forward–backward gradient written by hand), tested equal to this
+definition; see the appendix chapter "Making a loss fast".
 
 Chapter: ctc
 """
@@ -24,8 +26,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import check_floating, check_tensor, format_shape, warn_pitfall
+from .fast import ctc as fast_ctc
 from .softmax import logsumexp
 
 __all__ = [
@@ -222,23 +226,6 @@ def _extend(targets: Tensor, blank: int) -> tuple[Tensor, Tensor]:
 # the forward algorithm
 
 
-def _lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
-    """log(e^{a(s)} + e^{a(s-1)} + e^{a(s-2)} [if skip]) for every state, from a padded row.
-
-    ``prev`` is ``(*, S' + 2)``: the previous frame's log-α behind two ``-inf`` states, so that
-    the three predecessors of every state are three shifted views; ``skip_add`` ``(*, S')`` is 0
-    where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
-    the forward and backward sweeps: the max-shifted log-sum-exp of ``lossbook.softmax``
-    written out for three terms, in place and without autograd's bookkeeping
-    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``).
-    """
-    stay, one_back, two_back = prev[..., 2:], prev[..., 1:-1], prev[..., :-2] + skip_add
-    m = torch.maximum(torch.maximum(stay, one_back), two_back)
-    m = m.masked_fill_(m.isinf(), 0.0)  # an all -inf triple stays -inf instead of becoming NaN
-    total = (stay - m).exp_().add_((one_back - m).exp_()).add_(two_back.sub_(m).exp_())
-    return total.log_().add_(m)
-
-
 def _skip_add(skip: Tensor, dtype) -> Tensor:
     """The additive mask of :func:`_lse3`: ``(*, S')`` bool → ``(*, S', 3)`` of 0 / -inf."""
     add = torch.zeros(skip.shape + (3,), dtype=dtype, device=skip.device)
@@ -277,7 +264,8 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
         >>> ctc_alpha_step(a, torch.tensor([-0.5, -0.5, -0.5]), torch.zeros(3, dtype=torch.bool))
         tensor([-0.5000, -0.1867, -1.5000])
 
-    ``ctc_loss`` runs the same computation on a pre-padded buffer (no copy per step).
+    The fast path of ``ctc_loss`` (``lossbook.fast.ctc``) runs the same computation in place on a
+    pre-padded buffer (no copy per step).
 
     Chapter: ctc
     """
@@ -288,58 +276,18 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
 def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
     """log-α for every frame: lp_ext ``(T, N, S')`` → ``(T, N, S')`` (frames ≥ ``steps`` are -inf).
 
-    α lives in a buffer with two ``-inf`` states in front, so that the three predecessors of
-    every state are shifted views of the previous row (no copy per step): the loop is over
-    time only.
+    The forward algorithm itself: start in the leading blank or on the first label, then one
+    :func:`ctc_alpha_step` per frame. The loop is over time only; batch and states are vectorised.
     """
     T, N, Sx = lp_ext.shape
-    buf = lp_ext.new_full((T, N, Sx + 2), _NEG_INF)
-    if steps:
-        buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
-    skip_add = torch.zeros(skip.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~skip, _NEG_INF)
+    if steps == 0:
+        return torch.full_like(lp_ext, _NEG_INF)
+    states = torch.arange(Sx, device=lp_ext.device)
+    rows = [torch.where(states < 2, lp_ext[0], _NEG_INF)]  # α_0: the leading blank or the first label
     for t in range(1, steps):
-        buf[t, :, 2:] = _lse3(buf[t - 1], skip_add).add_(lp_ext[t])
-    return buf[..., 2:]
-
-
-def _log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """log-α and log-β in one sweep over time: ``(T, N, S')`` each.
-
-    β is the α recursion run backwards in time on the reversed lattice, started at each sample's
-    last frame in its two final states. Loop step ``k`` advances α to frame ``k`` and β to frame
-    ``steps - 1 - k``, stacked along the batch, so a training step makes ``T`` small launches of
-    each kernel instead of ``2T``.
-    """
-    T, N, Sx = lp_ext.shape
-    # reversed lattice: state r is state Sx-1-r; the jump into s from s+2 is allowed when the
-    # jump into s+2 from s is (skip[s+2])
-    skip_b = torch.zeros_like(skip)
-    skip_b[:, : Sx - 2] = skip[:, 2:]
-    both = torch.cat([skip, skip_b.flip(-1)])  # (2N, S')
-    skip_add = torch.zeros(both.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~both, _NEG_INF)
-    lp_r = lp_ext[:steps].flip(-1).flip(0)  # row k: frame steps-1-k, states reversed
-    emit = torch.cat([lp_ext[:steps], lp_r], dim=1)  # (steps, 2N, S')
-    # β starts at frame il-1, i.e. at loop step steps-il, in the (reversed) final two states
-    states = torch.arange(Sx - 1, -1, -1, device=lp_ext.device)
-    two_l = 2 * tl.unsqueeze(1)
-    end = (states == two_l) | ((states == two_l - 1) & (two_l > 0))
-    k = torch.arange(steps, device=lp_ext.device).view(steps, 1, 1)
-    restart = torch.cat([torch.zeros(steps, N, 1, dtype=torch.bool, device=lp_ext.device),
-                         (k == (steps - il).view(1, N, 1))], dim=1)  # (steps, 2N, 1)
-    start_values = torch.cat([torch.full_like(lp_r, _NEG_INF), lp_r.masked_fill(~end, _NEG_INF)], dim=1)
-    buf = lp_ext.new_full((max(steps, 1), 2 * N, Sx + 2), _NEG_INF)
-    if steps:
-        buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
-        buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
-    for step in range(1, steps):
-        rec = _lse3(buf[step - 1], skip_add).add_(emit[step])
-        buf[step, :, 2:] = torch.where(restart[step], start_values[step], rec)
-    alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
-    beta = lp_ext.new_full((T, N, Sx), _NEG_INF)
-    if steps:
-        alpha[:steps] = buf[:, :N, 2:]
-        beta[:steps] = buf[:, N:, 2:].flip(0).flip(-1)
-    return alpha, beta
+        rows.append(ctc_alpha_step(rows[-1], lp_ext[t], skip))
+    rows += [torch.full_like(lp_ext[0], _NEG_INF)] * (T - steps)  # no frames left
+    return torch.stack(rows)
 
 
 def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
@@ -389,52 +337,6 @@ def ctc_log_alpha(log_probs: Tensor, targets: Tensor, input_lengths, target_leng
     beyond = torch.arange(T, device=lp.device).unsqueeze(1) >= il.unsqueeze(0)
     alpha = alpha.masked_fill(beyond.unsqueeze(2), _NEG_INF)
     return alpha.squeeze(1) if unbatched else alpha
-
-
-class _CTCLoss(torch.autograd.Function):
-    """Per-sample CTC negative log-likelihood with the α–β gradient, as PyTorch defines it."""
-
-    @staticmethod
-    def forward(ctx, lp: Tensor, padded: Tensor, il: Tensor, tl: Tensor, blank: int, zero_infinity: bool):
-        ext, skip = _extend(padded, blank)
-        T, N, C = lp.shape
-        steps = int(il.max()) if N else 0
-        lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
-        if ctx.needs_input_grad[0]:  # training: β in the same sweep, for the backward
-            alpha, beta = _log_alpha_beta(lp_ext, skip, il, tl, steps)
-        else:
-            alpha = beta = _log_alpha(lp_ext, skip, steps)
-        nll = -_final(alpha, il, tl)
-        ctx.save_for_backward(lp, alpha, beta, ext, il, nll)
-        ctx.zero_infinity = zero_infinity
-        if zero_infinity:
-            return nll.masked_fill(nll == float("inf"), 0.0)
-        return nll
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        lp, alpha, beta, ext, il, nll = ctx.saved_tensors
-        T, N, C = lp.shape
-        # α_t(s) β_t(s) / p_t(y'_s) / p(y|x) is the posterior probability of being in state s at
-        # frame t; summed over the states that carry class c it is the "occupancy" γ_t(c).
-        ab = alpha + beta  # β includes the emission at t, so α+β counts it twice
-        # log Σ_{s: y'_s = c} e^{ab_s} per class c: a log-sum-exp over the states of each class,
-        # shifted by that class's own max (a shared max would underflow the unlikely classes)
-        index = ext.unsqueeze(0).expand(T, -1, -1)
-        m = lp.new_full((T, N, C), _NEG_INF).scatter_reduce_(2, index, ab, "amax")
-        m = m.masked_fill_(m.isinf(), 0.0)
-        summed = lp.new_zeros(T, N, C).scatter_add_(2, index, (ab - m.gather(2, index)).exp_())
-        log_ab = summed.log_().add_(m)
-        # PyTorch's convention: the gradient with respect to the *logits* of a log_softmax, i.e.
-        # p_t(c) - γ_t(c), returned as the gradient of log_probs (see the chapter)
-        grad = lp.exp() - (log_ab + nll.view(1, N, 1) - lp).exp()
-        frames = torch.arange(T, device=lp.device).view(T, 1, 1) < il.view(1, N, 1)
-        keep = frames
-        if ctx.zero_infinity:
-            keep = keep & (nll != float("inf")).view(1, N, 1)
-        grad = torch.where(keep, grad * grad_out.view(1, N, 1), 0.0)
-        return grad, None, None, None, None, None
 
 
 def ctc_loss(
@@ -495,7 +397,19 @@ def ctc_loss(
     lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
     _warn_if_not_log_probs(lp)
     _warn_infeasible(il, tl, tl + _repeats(padded, tl))
-    loss = _CTCLoss.apply(lp, padded, il, tl, blank, bool(zero_infinity))
+    if fast.applies(lp, min_numel=0, cpu_only=False):  # the kernel wins at every size
+        loss = fast_ctc.ctc_nll(lp, padded, il, tl, blank, bool(zero_infinity))
+    else:
+        ext, skip = _extend(padded, blank)
+        lp_ext = lp.gather(2, ext.unsqueeze(0).expand(lp.shape[0], -1, -1))  # log p_t(y'_s)
+        loss = -_final(_log_alpha(lp_ext, skip, int(il.max()) if il.numel() else 0), il, tl)
+        # PyTorch's gradient convention (see below): that of the logits of a log_softmax, p_t(c) - γ_t(c).
+        # The derivative of -log p(y|x) is -γ_t(c); a term of value 0 whose gradient is p_t(c) adds the rest
+        frames = (torch.arange(lp.shape[0], device=lp.device).unsqueeze(1) < il).unsqueeze(2)
+        p = torch.where(frames, lp.exp(), 0).sum(dim=(0, 2))
+        loss = loss + (p - p.detach())
+        if zero_infinity:
+            loss = torch.where(loss == float("inf"), 0, loss)
     if reduction == "mean":
         loss = loss / tl.clamp(min=1).to(loss.dtype)
     if unbatched and reduction == "none":

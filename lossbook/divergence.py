@@ -1,7 +1,8 @@
 r"""KL divergence and its relatives, written from scratch.
 
 * :func:`kl_div`: PyTorch's ``kl_div`` (same signature, semantics, inf/NaN behaviour and
-  gradients), with a warning for the default ``reduction='mean'``, which is not the KL divergence.
+  gradients: the same three tensor operations), with a warning for the default
+  ``reduction='mean'``, which is not the KL divergence.
 * :func:`js_divergence`: the Jensen–Shannon divergence of two categorical distributions given as
   log-probabilities (symmetric, bounded by :math:`\log 2`).
 * :func:`gaussian_kl`: the closed-form KL between diagonal Gaussians (the VAE term).
@@ -36,47 +37,6 @@ _KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
 
 # --------------------------------------------------------------------------------------------
 # kl_div
-
-
-def _kl_pointwise(x: Tensor, t: Tensor, log_target: bool) -> Tensor:
-    r"""``t·(log t − x)`` (or ``e^t·(t − x)`` in log space), element-wise, same-shape inputs.
-
-    The convention :math:`0 \log 0 = 0` is an explicit ``masked_fill``: ``t * t.log()`` is
-    ``0 · (−inf) = NaN`` at ``t = 0`` and is replaced by 0 there. ``t · x`` is *not* masked, so an
-    input of ``−inf`` where the target is 0 still gives NaN, exactly as in PyTorch.
-    """
-    if log_target:
-        return t.exp().mul_(t - x)
-    out = t.log().mul_(t)
-    out.masked_fill_(t == 0, 0)
-    return out.addcmul_(t, x, value=-1)
-
-
-class _KLDiv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, log_target: bool) -> Tensor:
-        ctx.save_for_backward(x, t)
-        ctx.log_target = log_target
-        return _kl_pointwise(x, t, log_target)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, t = ctx.saved_tensors
-        gx = gt = None
-        if ctx.log_target:
-            et = t.exp()
-            if ctx.needs_input_grad[0]:
-                gx = -(grad * et)
-            if ctx.needs_input_grad[1]:
-                # d/dt e^t (t - x) = e^t (t - x) + e^t, in PyTorch's order of operations
-                gt = grad * (t - x) * et + grad * et
-        else:
-            if ctx.needs_input_grad[0]:
-                gx = t * -grad
-            if ctx.needs_input_grad[1]:
-                # d/dt [t log t - t x] = log t + t/t - x: NaN at t = 0 (0/0), as PyTorch's xlogy gives
-                gt = grad * (t.log() + t / t - x)
-        return gx, gt, None
 
 
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
@@ -161,12 +121,12 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
             "target contains negative values, which gives NaN: with log_target=False the target must hold "
             "probabilities; if it holds log-probabilities, pass log_target=True"
         )
-    dtype = torch.result_type(input, target)
-    x, t = input.to(dtype), target.to(dtype)
-    if x.shape != shape or t.shape != shape:
-        x, t = torch.broadcast_tensors(x, t)
-        x, t = x.contiguous(), t.contiguous()
-    loss = _KLDiv.apply(x, t, log_target)  # broadcast gradients are summed back by autograd
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # t log t - t x with 0 log 0 = 0 (xlogy); t x is not masked, so input -inf where the target
+        # is 0 still gives NaN, exactly as in PyTorch
+        loss = torch.xlogy(target, target) - target * input
     batch = input.size(0) if input.dim() != 0 else 1
     if reduction == "batchmean":
         return reduce(loss, "batchmean", batch_size=batch, allowed=_KL_REDUCTIONS)

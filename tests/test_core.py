@@ -62,7 +62,7 @@ def test_reduce_all_zero_weights_is_nan():
 @pytest.mark.parametrize("block_values", [3, 1000])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_reduce_elementwise_equals_reduce(monkeypatch, block_values, reduction):
-    from lossbook import _kernels
+    from lossbook.fast import kernels as _kernels
 
     monkeypatch.setattr(_kernels, "BLOCK_BYTES", 8 * block_values)  # many blocks, or one
     x = torch.randn(7, 5, dtype=torch.float64)
@@ -72,27 +72,31 @@ def test_reduce_elementwise_equals_reduce(monkeypatch, block_values, reduction):
         torch.mul(xb, xb, out=out).mul_(wb)
 
     expected = _reduction.reduce(x * x * w, reduction)
-    got = _reduction.reduce_elementwise(fill, x, (w,), reduction)
+    got = _kernels.reduce_elementwise(fill, x, (w,), reduction)
     assert compare(expected, got) is None
     for empty in (torch.empty(0, 5, dtype=torch.float64), torch.empty(0)):
         ref = _reduction.reduce(empty * empty, reduction)
-        assert compare(ref, _reduction.reduce_elementwise(lambda o, a, b: torch.mul(a, a, out=o), empty, (None,),
+        assert compare(ref, _kernels.reduce_elementwise(lambda o, a, b: torch.mul(a, a, out=o), empty, (None,),
                                                           reduction)) is None
 
 
 def test_reduce_elementwise_float16_sums_in_float32():
+    from lossbook.fast import kernels as _kernels
+
     x = torch.full((4096,), 60.0, dtype=torch.float16)  # sum 245760 > float16 max, mean 60
-    mean = _reduction.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "mean")
+    mean = _kernels.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "mean")
     assert mean.dtype == torch.float16 and mean.item() == 60.0 == x.mean().item()
-    assert torch.isinf(_reduction.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "sum")) == torch.isinf(x.sum())
+    assert torch.isinf(_kernels.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "sum")) == torch.isinf(x.sum())
 
 
 def test_reduction_grad():
+    from lossbook.fast import kernels as _kernels
+
     g = torch.tensor(3.0)
-    assert _reduction.reduction_grad(g, "mean", 6).item() == 0.5
-    assert _reduction.reduction_grad(g, "sum", 6) is g
+    assert _kernels.reduction_grad(g, "mean", 6).item() == 0.5
+    assert _kernels.reduction_grad(g, "sum", 6) is g
     full = torch.ones(2, 3)
-    assert _reduction.reduction_grad(full, "none", 6) is full
+    assert _kernels.reduction_grad(full, "none", 6) is full
 
 
 def test_same_shape_message_names_both():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossbook
-from lossbook import regression as R
+from lossbook.fast import regression as FR
 from lossbook.testing import assert_matches, compare, silenced
 
 D64 = torch.float64
@@ -90,8 +90,9 @@ def test_residuals_on_the_branch_boundaries_match_torch():
 def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, reduction, monkeypatch):
     # more elements than one block, a partial last block, and a non-contiguous input (the block
     # size is made small so that the blocked forward and backward run on small tensors)
-    monkeypatch.setattr(R, "_BLOCK", 256)
-    n = 2 * R._BLOCK + 123
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
+    n = 2 * FR.BLOCK + 123
     x, y = _data((n,), seed=11)
     assert_matches(getattr(lossbook, name), getattr(F, name), (x, y), {"reduction": reduction, **kwargs})
     xt, yt = _data((3, n // 3 + 1), seed=12)
@@ -102,7 +103,8 @@ def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, 
 
 
 def test_blocked_float16_mean_does_not_overflow(monkeypatch):
-    monkeypatch.setattr(R, "_BLOCK", 256)
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
     x = torch.full((3000,), 30.0, dtype=torch.float16)  # squared error 900 each: the sum overflows float16
     y = torch.zeros_like(x)
     for name in ("mse_loss", "huber_loss", "l1_loss"):
@@ -111,8 +113,9 @@ def test_blocked_float16_mean_does_not_overflow(monkeypatch):
 
 
 def test_log_cosh_blocked_reduction_equals_the_unreduced_sum(monkeypatch):
-    monkeypatch.setattr(R, "_BLOCK", 256)
-    x, y = _data((2 * R._BLOCK + 7,), seed=13, scale=50.0)
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
+    x, y = _data((2 * FR.BLOCK + 7,), seed=13, scale=50.0)
     none = lossbook.log_cosh_loss(x, y, reduction="none")
     assert torch.allclose(lossbook.log_cosh_loss(x, y, reduction="sum"), none.sum(), rtol=1e-12)
     assert torch.allclose(lossbook.log_cosh_loss(x, y), none.mean(), rtol=1e-12)
