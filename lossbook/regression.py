@@ -32,6 +32,7 @@ from ._validation import (
     check_positive,
     check_same_shape,
     format_shape,
+    warn_pitfall,
 )
 
 __all__ = [
@@ -61,6 +62,28 @@ def _check_pair(input: Tensor, target: Tensor) -> None:
     check_floating(input, "input")
     check_floating(target, "target")
     check_same_shape(input, target, hint=_BROADCAST_HINT)
+
+
+def _torch_pair(input: Tensor, target: Tensor, *, expand: bool = True) -> tuple[Tensor, Tensor]:
+    """A torch-named loss broadcasts ``input`` against ``target`` as PyTorch does, with a
+    :class:`PitfallWarning` instead of a refusal (the result is PyTorch's)."""
+    check_floating(input, "input")
+    check_floating(target, "target")
+    if input.shape == target.shape:
+        return input, target
+    try:
+        shape = torch.broadcast_shapes(input.shape, target.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"target has shape {format_shape(target)} but input has shape {format_shape(input)}; "
+            f"target must have the same shape as input"
+        ) from None
+    warn_pitfall(
+        f"target has shape {format_shape(target)} but input has shape {format_shape(input)}: they broadcast "
+        f"to {format_shape(shape)}, which is rarely intended (an (N, 1) prediction against an (N,) target "
+        f"gives an (N, N) loss); give both the same shape"
+    )
+    return tuple(torch.broadcast_tensors(input, target)) if expand else (input, target)
 
 
 def _check_weight(weight: Tensor | None, input: Tensor) -> None:
@@ -183,12 +206,12 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
         tensor(0.3500)
 
     Same name and semantics as ``torch.nn.functional.l1_loss`` (without the deprecated
-    ``size_average``/``reduce``), except that ``input`` and ``target`` must have the same shape
-    instead of being broadcast with a warning.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     return _pointwise(input, target, _l1_rho, _l1_psi, reduction, weight)
 
@@ -227,11 +250,12 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Ten
         tensor(12.5050)
 
     Same name and semantics as ``torch.nn.functional.mse_loss`` (without ``size_average``/
-    ``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     return _pointwise(input, target, _mse_rho, _mse_psi, reduction, weight)
 
@@ -269,6 +293,7 @@ def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str
 
     Chapter: regression
     """
+    _check_pair(input, target)
     check_reduction(reduction, ("mean",))
     check_positive(eps, "eps", strict=False)
     ms = mse_loss(input, target)
@@ -334,12 +359,12 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
         >>> huber_loss(torch.tensor([0.1, 5.0]), torch.zeros(2))
         tensor(2.2525)
 
-    Same name and semantics as ``torch.nn.functional.huber_loss``, except that mismatched
-    shapes raise instead of broadcasting.
+    Same name and semantics as ``torch.nn.functional.huber_loss``; a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     check_positive(delta, "delta")
     return _pointwise(input, target, _huber_rho(delta, 1.0), _huber_psi(delta, 1.0), reduction, weight,
@@ -372,11 +397,12 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
         tensor(2.0013)
 
     Same name and semantics as ``torch.nn.functional.smooth_l1_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_positive(beta, "beta", strict=False)
     if beta == 0:
         return _pointwise(input, target, _l1_rho, _l1_psi, reduction)
@@ -573,12 +599,12 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
         >>> gaussian_nll_loss(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([1.0]))
         tensor(0.5000)
 
-    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``, except that
-    ``input`` and ``target`` must have the same shape.
+    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``;
+    a mismatched shape is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    _torch_pair(input, target, expand=False)  # var's shape is checked against input's, as in PyTorch
     check_reduction(reduction)
     check_positive(eps, "eps", strict=False)
     var = _gaussian_var(var, input)
@@ -624,11 +650,12 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         tensor(1.)
 
     Same name, signature and semantics as ``torch.nn.functional.poisson_nll_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_reduction(reduction)
     if log_input:
         loss = input.exp() - target * input
