@@ -27,12 +27,12 @@ from torch import Tensor
 
 from ._reduction import check_reduction, reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_floating,
     check_in_range,
     check_positive,
     check_same_shape,
     format_shape,
-    warn_pitfall,
 )
 
 __all__ = [
@@ -65,25 +65,13 @@ def _check_pair(input: Tensor, target: Tensor) -> None:
 
 
 def _torch_pair(input: Tensor, target: Tensor, *, expand: bool = True) -> tuple[Tensor, Tensor]:
-    """A torch-named loss broadcasts ``input`` against ``target`` as PyTorch does, with a
-    :class:`PitfallWarning` instead of a refusal (the result is PyTorch's)."""
+    """A torch-named loss broadcasts ``input`` against ``target`` as PyTorch does (with a PitfallWarning)."""
     check_floating(input, "input")
     check_floating(target, "target")
-    if input.shape == target.shape:
+    broadcast_with_pitfall(input, target)
+    if input.shape == target.shape or not expand:
         return input, target
-    try:
-        shape = torch.broadcast_shapes(input.shape, target.shape)
-    except RuntimeError:
-        raise ValueError(
-            f"target has shape {format_shape(target)} but input has shape {format_shape(input)}; "
-            f"target must have the same shape as input"
-        ) from None
-    warn_pitfall(
-        f"target has shape {format_shape(target)} but input has shape {format_shape(input)}: they broadcast "
-        f"to {format_shape(shape)}, which is rarely intended (an (N, 1) prediction against an (N,) target "
-        f"gives an (N, N) loss); give both the same shape"
-    )
-    return tuple(torch.broadcast_tensors(input, target)) if expand else (input, target)
+    return tuple(torch.broadcast_tensors(input, target))
 
 
 def _check_weight(weight: Tensor | None, input: Tensor) -> None:
