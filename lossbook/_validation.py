@@ -22,6 +22,7 @@ __all__ = [
     "check_floating",
     "check_same_shape",
     "check_broadcastable",
+    "broadcast_with_pitfall",
     "check_ndim",
     "check_class_indices",
     "check_probabilities",
@@ -105,6 +106,32 @@ def check_broadcastable(x: Tensor, to: Tensor, *, names: tuple[str, str], hint: 
             f"{format_shape(to)} of {b}"
         )
         raise ValueError(msg + (f"; {hint}" if hint else ""))
+
+
+def broadcast_with_pitfall(input: Tensor, target: Tensor, *, names: tuple[str, str] = ("input", "target")
+                           ) -> torch.Size:
+    """The shape ``input`` and ``target`` broadcast to, as PyTorch's torch-named losses broadcast them.
+
+    Different shapes are accepted (a torch-named loss never refuses what PyTorch accepts) but get a
+    :class:`PitfallWarning`: an ``(N, 1)`` prediction against an ``(N,)`` target silently gives an
+    ``(N, N)`` loss. Shapes that do not broadcast raise a ``ValueError``.
+    """
+    if input.shape == target.shape:
+        return input.shape
+    a, b = names
+    try:
+        shape = torch.broadcast_shapes(input.shape, target.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}; "
+            f"{b} must have the same shape as {a}"
+        ) from None
+    warn_pitfall(
+        f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}: they broadcast "
+        f"to {format_shape(shape)}, which is rarely intended (an (N, 1) prediction against an (N,) {b} "
+        f"gives an (N, N) loss); give both the same shape"
+    )
+    return shape
 
 
 def check_ndim(x: Tensor, name: str, allowed: Iterable[int] | None = None, *, min_ndim: int | None = None,

@@ -29,6 +29,7 @@ from torch import Tensor
 from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_floating,
     check_in_range,
     check_positive,
@@ -64,6 +65,16 @@ def _check_pair(input: Tensor, target: Tensor) -> None:
     check_floating(input, "input")
     check_floating(target, "target")
     check_same_shape(input, target, hint=_BROADCAST_HINT)
+
+
+def _torch_pair(input: Tensor, target: Tensor, *, expand: bool = True) -> tuple[Tensor, Tensor]:
+    """A torch-named loss broadcasts ``input`` against ``target`` as PyTorch does (with a PitfallWarning)."""
+    check_floating(input, "input")
+    check_floating(target, "target")
+    broadcast_with_pitfall(input, target)
+    if input.shape == target.shape or not expand:
+        return input, target
+    return tuple(torch.broadcast_tensors(input, target))
 
 
 def _check_weight(weight: Tensor | None, input: Tensor) -> None:
@@ -109,12 +120,12 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
         tensor(0.3500)
 
     Same name and semantics as ``torch.nn.functional.l1_loss`` (without the deprecated
-    ``size_average``/``reduce``), except that ``input`` and ``target`` must have the same shape
-    instead of being broadcast with a warning.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     check_reduction(reduction)
     if weight is None and fast.applies(input, target):
@@ -148,11 +159,12 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Ten
         tensor(12.5050)
 
     Same name and semantics as ``torch.nn.functional.mse_loss`` (without ``size_average``/
-    ``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     check_reduction(reduction)
     if weight is None and fast.applies(input, target):
@@ -194,6 +206,7 @@ def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str
 
     Chapter: regression
     """
+    _check_pair(input, target)
     check_reduction(reduction, ("mean",))
     check_positive(eps, "eps", strict=False)
     ms = mse_loss(input, target)
@@ -243,12 +256,12 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
         >>> huber_loss(torch.tensor([0.1, 5.0]), torch.zeros(2))
         tensor(2.2525)
 
-    Same name and semantics as ``torch.nn.functional.huber_loss``, except that mismatched
-    shapes raise instead of broadcasting.
+    Same name and semantics as ``torch.nn.functional.huber_loss``; a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
     check_positive(delta, "delta")
     check_reduction(reduction)
@@ -284,11 +297,12 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
         tensor(2.0013)
 
     Same name and semantics as ``torch.nn.functional.smooth_l1_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_positive(beta, "beta", strict=False)
     check_reduction(reduction)
     if fast.applies(input, target):
@@ -493,12 +507,12 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
         >>> gaussian_nll_loss(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([1.0]))
         tensor(0.5000)
 
-    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``, except that
-    ``input`` and ``target`` must have the same shape.
+    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``;
+    a mismatched shape is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    _torch_pair(input, target, expand=False)  # var's shape is checked against input's, as in PyTorch
     check_reduction(reduction)
     check_positive(eps, "eps", strict=False)
     var = _gaussian_var(var, input)
@@ -544,11 +558,12 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         tensor(1.)
 
     Same name, signature and semantics as ``torch.nn.functional.poisson_nll_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_reduction(reduction)
     if log_input:
         loss = input.exp() - target * input

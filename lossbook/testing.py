@@ -13,7 +13,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "torchvision_sigmoid_focal_loss"]
+__all__ = [
+    "compare", "assert_matches", "finite_pattern", "silenced", "test_device", "torchvision_sigmoid_focal_loss",
+]
+
+
+def test_device() -> torch.device:
+    """The device the test suite runs on: the CPU, unless ``LOSSBOOK_DEVICE`` names another one
+    (then :func:`lossbook.default_device`, which fails loudly if that device is not there)."""
+    import os
+
+    from .utils import default_device
+
+    return default_device() if os.environ.get("LOSSBOOK_DEVICE", "").strip() else torch.device("cpu")
+
+
+test_device.__test__ = False  # not a test, although its name starts with "test"
 
 
 def finite_pattern(t: Tensor) -> Tensor:

@@ -413,14 +413,30 @@ def test_identities(values):
 
 def test_shape_mismatch_is_refused_not_broadcast():
     x, y = torch.zeros(4, 1), torch.zeros(4)
-    for name in ("l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "log_cosh_loss", "poisson_nll_loss", "rmse_loss"):
+    for name in ("log_cosh_loss", "rmse_loss"):  # lossbook's own losses refuse the silent broadcast
         with pytest.raises(ValueError, match=r"target has shape \(4,\) but input has shape \(4, 1\)"):
             getattr(lossbook, name)(x, y)
-    with pytest.raises(ValueError, match="target has shape"):
-        lossbook.gaussian_nll_loss(x, y, torch.ones(4, 1))
     # PyTorch broadcasts this to (4, 4) with only a warning
     with pytest.warns(UserWarning, match="broadcasting"):
         assert F.mse_loss(x, y, reduction="none").shape == (4, 4)
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
+                                  "gaussian_nll_loss"])
+def test_torch_named_losses_broadcast_like_torch_with_a_pitfall_warning(name):
+    """A torch-named loss gives torch's broadcast result (a PitfallWarning says so), never a refusal."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(4, 1, generator=g, dtype=D64), torch.randn(4, generator=g, dtype=D64).abs()
+    for x, y in ((a, b), (b, a)):  # (4, 1) against (4,) and the other way round
+        var = (torch.rand(x.shape, generator=g, dtype=D64) + 0.5,) if name == "gaussian_nll_loss" else ()
+        for r in ("none", "mean", "sum"):
+            with pytest.warns(lossbook.PitfallWarning, match=r"they broadcast to \(4, 4\)"):
+                assert_matches(getattr(lossbook, name), silenced(getattr(F, name)), (x, y, *var), {"reduction": r})
+    extra = (torch.ones(4, 1, 2, dtype=D64),) if name == "gaussian_nll_loss" else ()
+    with pytest.raises(ValueError, match=r"target has shape \(3,\) but input has shape \(4, 1, 2\)"):
+        getattr(lossbook, name)(torch.zeros(4, 1, 2, dtype=D64), torch.zeros(3, dtype=D64), *extra)
+    with pytest.raises(RuntimeError):
+        silenced(getattr(F, name))(torch.zeros(4, 1, 2, dtype=D64), torch.zeros(3, dtype=D64), *extra)  # torch too
 
 
 def test_quantile_refuses_the_e21_broadcast():
