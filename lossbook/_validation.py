@@ -6,6 +6,7 @@ instead of a broadcasting surprise or a silent wrong number later on (CONVENTION
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -157,6 +158,39 @@ def check_ndim(x: Tensor, name: str, allowed: Iterable[int] | None = None, *, mi
         )
 
 
+def values_visible(*tensors: object) -> bool:
+    """Whether a check may look at the *values* of ``tensors``, not only at their shapes and dtypes.
+
+    Not while ``torch.compile`` traces (reading a value would break the graph) and not for a
+    tensor inside a ``torch.func`` transform (a vmapped tensor stands for many values): there,
+    data-dependent validation and pitfall warnings are skipped, as PyTorch's own losses skip theirs.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    return not any(isinstance(t, Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
+def float32_under_autocast(fn):
+    """Decorator: under autocast, the loss runs in float32, as PyTorch's losses do ("fp32" cast policy).
+
+    Half-precision floating tensor arguments are cast to float32 when autocast is enabled on their
+    device; outside autocast the function is called unchanged.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        if not torch.is_autocast_enabled(device):
+            return fn(*args, **kwargs)
+
+        def up(a):
+            return a.float() if isinstance(a, Tensor) and a.dtype in (torch.float16, torch.bfloat16) else a
+
+        return fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
 def check_class_indices(
     target: Tensor, num_classes: int, *, name: str = "target", ignore_index: int | None = None
 ) -> None:
@@ -170,7 +204,7 @@ def check_class_indices(
             f"{name} holds class indices and must have an integer dtype (e.g. torch.long), "
             f"got {target.dtype}"
         )
-    if target.numel() == 0:
+    if target.numel() == 0 or not values_visible(target):
         return
     lo, hi = torch.aminmax(target)
     if bool((lo >= 0) & (hi < num_classes)):  # one pass in the common case
@@ -190,7 +224,7 @@ def check_class_indices(
 
 def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
     """ValueError unless every value of ``x`` lies in ``[0, 1]`` (NaN is reported too)."""
-    if x.numel() == 0:
+    if x.numel() == 0 or not values_visible(x):
         return
     lo, hi = torch.aminmax(x.detach())
     if bool((lo >= 0) & (hi <= 1)):  # one pass in the common case; NaN fails both comparisons
@@ -205,6 +239,8 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
 def check_positive(value: float, name: str, *, strict: bool = True) -> None:
     """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``)."""
     if isinstance(value, Tensor):
+        if not values_visible(value):
+            return
         bad = bool((value <= 0).any()) if strict else bool((value < 0).any())
     else:
         bad = value <= 0 if strict else value < 0

@@ -32,7 +32,9 @@ from ._validation import (
     check_probabilities,
     check_same_shape,
     check_tensor,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
 from .fast import classification as fast_classification
@@ -116,6 +118,12 @@ class _BCE(torch.autograd.Function):
         return out if isinstance(out, Tensor) else torch.zeros_like(p)
 
 
+class _BCETraced(_BCE):
+    """:class:`_BCE` without its forward-mode rule, which ``torch.compile`` cannot trace (yet)."""
+
+    jvp = torch.autograd.Function.jvp
+
+
 def _check_weight_like(w: Tensor | None, name: str, input: Tensor) -> None:
     if w is None:
         return
@@ -143,6 +151,7 @@ def _check_binary(input: Tensor, target: Tensor, fn: str) -> None:
 # binary cross-entropy
 
 
+@float32_under_autocast
 def binary_cross_entropy(
     input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -191,9 +200,11 @@ def binary_cross_entropy(
     _check_weight_like(weight, "weight", input)
     if weight is not None:
         weight = weight.to(input.dtype)
-    return reduce(_BCE.apply(input, target, weight), reduction)
+    bce = _BCETraced if torch.compiler.is_compiling() else _BCE
+    return reduce(bce.apply(input, target, weight), reduction)
 
 
+@float32_under_autocast
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -239,7 +250,7 @@ def binary_cross_entropy_with_logits(
     check_reduction(reduction)
     _check_weight_like(weight, "weight", input)
     _check_weight_like(pos_weight, "pos_weight", input)
-    if target.numel():
+    if target.numel() and values_visible(target):
         lo, hi = torch.aminmax(target.detach())
         if bool((lo < 0) | (hi > 1)):
             warn_pitfall(
@@ -247,7 +258,7 @@ def binary_cross_entropy_with_logits(
                 "binary_cross_entropy_with_logits expects 0/1 labels (for -1/+1 labels use "
                 "soft_margin_loss, or map them with (y + 1) / 2)"
             )
-    target = target.to(input.dtype)
+    input = input.to(target.dtype)  # PyTorch computes in the target's dtype
     weight = None if weight is None else weight.to(input.dtype)
     pos_weight = None if pos_weight is None else pos_weight.to(input.dtype)
     if fast.applies(input, target, weight, pos_weight):
@@ -262,6 +273,7 @@ def binary_cross_entropy_with_logits(
 # logistic losses with -1/+1 labels and multi-label variants
 
 
+@float32_under_autocast
 def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     r"""The logistic loss with :math:`\pm 1` labels, :math:`\log(1 + e^{-y x})`, element-wise.
 
@@ -296,11 +308,12 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     check_floating(target, "target", hint="soft_margin_loss takes -1/+1 labels as floats")
     check_same_shape(input, target, hint=_SHAPE_HINT)
     check_reduction(reduction)
-    if bool((target == 0).any()):
+    if values_visible(target) and bool((target == 0).any()):
         warn_pitfall(
             "target contains 0; soft_margin_loss expects -1/+1 labels (a 0 label gives the constant "
             "log 2 and no gradient). For 0/1 labels use binary_cross_entropy_with_logits"
         )
+    target = target.to(input.dtype)  # PyTorch computes in the input's dtype
     if fast.applies(input, target):
         return reduce(fast_classification.soft_margin(input, target), reduction)
     return reduce(_softplus(-target * input), reduction)
@@ -367,6 +380,7 @@ def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
     return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
 
 
+@float32_under_autocast
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -434,6 +448,7 @@ def multi_margin_loss(
     return reduce(loss.squeeze(0) if unbatched and target.dim() == 0 else loss, reduction)
 
 
+@float32_under_autocast
 def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     r"""Multi-label hinge loss: every target class must score 1 above every non-target class.
 
@@ -474,13 +489,13 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     check_reduction(reduction)
     C = x.shape[1]
     t = target.reshape(x.shape)
-    if t.numel() and (int(t.min()) < -1 or int(t.max()) >= C):
+    if t.numel() and values_visible(t) and (int(t.min()) < -1 or int(t.max()) >= C):
         bad = int(t.min()) if int(t.min()) < -1 else int(t.max())
         raise ValueError(
             f"target contains {bad}, but its values must be class indices in [0, {C - 1}] or -1 "
             f"(the end-of-list marker)"
         )
-    if C > 2 and t.numel() and not bool((t < 0).any()) and bool(((t == 0) | (t == 1)).all()):
+    if C > 2 and t.numel() and values_visible(t) and not bool((t < 0).any()) and bool(((t == 0) | (t == 1)).all()):
         warn_pitfall(
             "target holds only 0s and 1s and no -1: it looks like a multi-hot vector, but "
             "multilabel_margin_loss reads it as a list of class indices (0 and 1, repeated). Convert "
@@ -491,7 +506,8 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     # the set Y_n: listed indices go to their column, the rest to a spare column C that is dropped
     spare = torch.where(listed, idx, C)
     is_target = torch.zeros(x.shape[0], C + 1, dtype=torch.bool, device=x.device).scatter_(1, spare, True)[:, :C]
-    L = int(listed.sum(dim=1).max()) if t.numel() else 0
+    # the longest list (every slot where its length cannot be read: under torch.compile or vmap)
+    L = (int(listed.sum(dim=1).max()) if t.numel() else 0) if values_visible(t) else t.shape[1]
     # an unlisted slot j gets score +inf and a target class i gets -inf: their hinge is exactly 0,
     # so no (N, L, C) mask is ever built
     xj = x.gather(1, idx[:, :L]).masked_fill(~listed[:, :L], float("inf"))  # (N, L)
@@ -501,6 +517,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     return reduce(loss.squeeze(0) if unbatched else loss, reduction)
 
 
+@float32_under_autocast
 def hinge_embedding_loss(
     input: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
@@ -534,6 +551,7 @@ def hinge_embedding_loss(
     check_tensor(target, "target")
     check_same_shape(input, target)
     check_reduction(reduction)
+    target = target.to(input.dtype)  # PyTorch computes in the input's dtype
     zeros = torch.zeros_like(input)
     loss = torch.where(target != 1, (margin - input).clamp_min(0), zeros) + torch.where(
         target != -1, input, zeros

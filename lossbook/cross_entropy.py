@@ -29,7 +29,9 @@ from ._validation import (
     check_floating,
     check_in_range,
     check_tensor,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
 from .fast import cross_entropy as fast_cross_entropy
@@ -109,7 +111,7 @@ def _sample_rows(x: Tensor) -> Tensor:
 
 
 def _warn_if_not_log_probs(x: Tensor) -> None:
-    if x.numel() == 0:
+    if x.numel() == 0 or not values_visible(x):
         return
     rows = _sample_rows(x)
     if bool((rows > 1e-6).any()):
@@ -130,7 +132,7 @@ def _warn_if_not_log_probs(x: Tensor) -> None:
 
 
 def _warn_if_probabilities(x: Tensor) -> None:
-    if x.numel() == 0 or x.shape[1] < 2:
+    if x.numel() == 0 or x.shape[1] < 2 or not values_visible(x):
         return
     rows = _sample_rows(x)
     in_unit = bool(((rows >= 0) & (rows <= 1)).all())
@@ -143,7 +145,7 @@ def _warn_if_probabilities(x: Tensor) -> None:
 
 
 def _warn_if_indices_as_floats(target: Tensor) -> None:
-    if target.numel() == 0:
+    if target.numel() == 0 or not values_visible(target):
         return
     rows = _sample_rows(target)
     if bool((rows == rows.round()).all()) and bool((rows > 1).any()):
@@ -158,6 +160,7 @@ def _warn_if_indices_as_floats(target: Tensor) -> None:
 # nll_loss
 
 
+@float32_under_autocast
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -229,6 +232,7 @@ def _class_view(weight: Tensor, ndim: int) -> Tensor:
 # cross_entropy
 
 
+@float32_under_autocast
 def cross_entropy(
     input: Tensor,
     target: Tensor,

@@ -28,7 +28,14 @@ from torch import Tensor
 
 from . import fast
 from ._reduction import check_reduction, reduce
-from ._validation import check_floating, check_tensor, format_shape, warn_pitfall
+from ._validation import (
+    check_floating,
+    check_tensor,
+    float32_under_autocast,
+    format_shape,
+    values_visible,
+    warn_pitfall,
+)
 from .fast import ctc as fast_ctc
 from .softmax import logsumexp
 
@@ -189,7 +196,7 @@ def _warn_if_not_log_probs(lp: Tensor) -> None:
     Raw logits or probabilities give a finite loss that can even be negative, with no error.
     """
     rows = lp[:16, :4].reshape(-1, lp.shape[-1]).detach()
-    if rows.numel() == 0 or torch.compiler.is_compiling():
+    if rows.numel() == 0 or not values_visible(lp):
         return
     if bool((rows > 1e-6).any()):
         warn_pitfall(
@@ -269,8 +276,12 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
 
     Chapter: ctc
     """
-    window = _pad2(alpha_prev).unfold(-1, 3, 1)  # [..., s, :] = α(s-2), α(s-1), α(s)
-    return logsumexp(window + _skip_add(skip, alpha_prev.dtype), dim=-1) + log_probs_t
+    window = _pad2(alpha_prev).unfold(-1, 3, 1) + _skip_add(skip, alpha_prev.dtype)  # α(s-2), α(s-1), α(s)
+    # an unreachable state (all three -inf) stays -inf; its log-sum-exp is taken of zeros instead,
+    # so that its gradient is 0 rather than NaN (0/0): the "double where"
+    reachable = window.amax(dim=-1) > _NEG_INF
+    safe = torch.where(reachable.unsqueeze(-1), window, 0)
+    return torch.where(reachable, logsumexp(safe, dim=-1), _NEG_INF) + log_probs_t
 
 
 def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
@@ -339,6 +350,7 @@ def ctc_log_alpha(log_probs: Tensor, targets: Tensor, input_lengths, target_leng
     return alpha.squeeze(1) if unbatched else alpha
 
 
+@float32_under_autocast
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,

@@ -25,7 +25,9 @@ from ._validation import (
     check_ndim,
     check_positive,
     check_same_shape,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
 from .softmax import log_softmax, logsumexp
@@ -39,6 +41,7 @@ _KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
 # kl_div
 
 
+@float32_under_autocast
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     r"""The Kullback–Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)`, with PyTorch's argument order.
 
@@ -104,8 +107,9 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
             f"input has shape {format_shape(input)} and target {format_shape(target)}: they broadcast to "
             f"{format_shape(shape)}, which is rarely intended; give both the same shape"
         )
-    positive_input = input.numel() > 0 and bool(input.detach().amax() > 0)
-    negative_target = not log_target and target.numel() > 0 and bool(target.detach().amin() < 0)
+    visible = values_visible(input, target)
+    positive_input = visible and input.numel() > 0 and bool(input.detach().amax() > 0)
+    negative_target = visible and not log_target and target.numel() > 0 and bool(target.detach().amin() < 0)
     if positive_input and negative_target:
         warn_pitfall(
             "the arguments look swapped: input has positive values and target negative ones; "
@@ -179,7 +183,8 @@ def js_divergence(p_log: Tensor, q_log: Tensor, dim: int = -1, reduction: str = 
     check_ndim(p_log, "p_log", min_ndim=1, expected="at least 1-D (the outcomes along dim)")
     if isinstance(dim, bool) or not isinstance(dim, int) or not -p_log.dim() <= dim < p_log.dim():
         raise ValueError(f"dim={dim!r} is out of range for p_log of shape {format_shape(p_log)}")
-    if p_log.numel() and bool(torch.maximum(p_log.detach().amax(), q_log.detach().amax()) > 1e-6):
+    largest = torch.maximum(p_log.detach().amax(), q_log.detach().amax()) if p_log.numel() else None
+    if largest is not None and values_visible(p_log, q_log) and bool(largest > 1e-6):
         warn_pitfall("p_log or q_log contains positive values, so they are not log-probabilities; pass "
                      "log_softmax outputs (or the log of probabilities), not logits or probabilities")
     # an outcome impossible under both: exclude it from log M (LSE of two -inf has a NaN gradient)

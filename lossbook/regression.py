@@ -34,7 +34,9 @@ from ._validation import (
     check_in_range,
     check_positive,
     check_same_shape,
+    float32_under_autocast,
     format_shape,
+    values_visible,
 )
 from .fast import regression as fast_regression
 
@@ -95,6 +97,7 @@ def _weighted(loss: Tensor, reduction: str, weight: Tensor | None, weighted_mean
 # L1 and MSE
 
 
+@float32_under_autocast
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     r"""Mean absolute error (L1 loss): the estimator of the conditional median.
 
@@ -134,6 +137,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
     return _weighted((input - target).abs(), reduction, weight)  # abs'(0) = 0: PyTorch's subgradient
 
 
+@float32_under_autocast
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     r"""Mean squared error (L2 loss): the estimator of the conditional mean.
 
@@ -227,6 +231,7 @@ def _huber(d: Tensor, delta: float) -> Tensor:
     return c * (d - 0.5 * c)
 
 
+@float32_under_autocast
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     r"""Huber loss: quadratic for small residuals, linear (slope :math:`\delta`) for large ones.
@@ -262,6 +267,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     Chapter: regression
     """
     input, target = _torch_pair(input, target)
+    target = target.to(input.dtype)  # PyTorch computes huber_loss in the input's dtype
     _check_weight(weight, input)
     check_positive(delta, "delta")
     check_reduction(reduction)
@@ -271,6 +277,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     return _weighted(_huber(input - target, delta), reduction, weight, weighted_mean=False)
 
 
+@float32_under_autocast
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     r"""Smooth L1 loss: Huber loss divided by its threshold, so that large errors have slope 1.
 
@@ -428,7 +435,7 @@ def quantile_loss(input: Tensor, target: Tensor, *, quantile: float | Sequence[f
             raise ValueError(
                 f"quantile must be a float or a non-empty 1-D sequence of floats, got shape {format_shape(tau)}"
             )
-        if bool(((tau <= 0) | (tau >= 1) | tau.isnan()).any()):
+        if values_visible(tau) and bool(((tau <= 0) | (tau >= 1) | tau.isnan()).any()):
             raise ValueError(f"every quantile must be in (0, 1), got {tau.tolist()}")
         q = tau.numel()
         if input.dim() == 0 or input.shape[-1] != q:
@@ -459,7 +466,7 @@ def _gaussian_var(var: Tensor | float, input: Tensor) -> Tensor:
             raise ValueError(f"var must be non-negative, got {var}")
         return torch.full_like(input, float(var))
     check_floating(var, "var")
-    if bool((var < 0).any()):
+    if values_visible(var) and bool((var < 0).any()):
         raise ValueError(f"var has negative entries (smallest {var.min().item():g}); a variance must be >= 0")
     if var.shape == input.shape:
         return var  # heteroscedastic: one variance per prediction
@@ -475,6 +482,7 @@ def _gaussian_var(var: Tensor | float, input: Tensor) -> Tensor:
     )
 
 
+@float32_under_autocast
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     r"""Gaussian negative log-likelihood with a given or predicted variance.
@@ -527,6 +535,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     return reduce(loss, reduction)
 
 
+@float32_under_autocast
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      eps: float = 1e-8, reduction: str = "mean") -> Tensor:
     r"""Poisson negative log-likelihood for count targets.
