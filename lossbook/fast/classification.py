@@ -30,14 +30,11 @@ class _BCEWithLogits:
 
     def forward(self, state, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None) -> Tensor:
         def fill(out, xb, yb, wb, pwb):  # the loss of one block of a few megabytes, into out
-            exp_(torch.abs(xb, out=out), -1).log1p_()  # log(1 + e^{-|x|})
-            if pwb is None:
-                # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
-                out.add_(xb.clamp_min(0)).addcmul_(xb, yb, value=-1)
-            else:
-                # (1 - y) x + l_w softplus(-x), softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
-                l_w = torch.mul(yb, pwb).sub_(yb).add_(1)  # 1 + (p_w - 1) y
-                out.sub_(xb.clamp_max(0)).mul_(l_w).add_(xb).addcmul_(xb, yb, value=-1)
+            # softplus(-x) = log(1 + e^{-|x|}) - min(x, 0), never overflowing
+            exp_(torch.abs(xb, out=out), -1).log1p_().sub_(xb.clamp_max(0))
+            if pwb is not None:
+                out.mul_(torch.mul(yb, pwb).sub_(yb).add_(1))  # l_w = 1 + (p_w - 1) y
+            out.addcmul_(1 - yb, xb)  # + (1 - y) x, as one product: x = +inf, y < 1 gives +inf, not NaN
             if wb is not None:
                 out.mul_(wb)
 
