@@ -24,6 +24,7 @@ from torch import Tensor
 from ._kernels import exp_
 from ._reduction import check_reduction, reduce, reduce_elementwise, reduction_grad
 from ._validation import (
+    broadcast_with_pitfall,
     check_broadcastable,
     check_class_indices,
     check_floating,
@@ -324,7 +325,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     It is :func:`binary_cross_entropy_with_logits` with labels mapped by :math:`(y + 1)/2`.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (a target that
+          broadcasts to input's shape is accepted, as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - output: ``(*)`` for ``reduction='none'``, ``()`` otherwise.
 
     Args:
@@ -347,7 +349,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     """
     check_floating(input, "input")
     check_floating(target, "target", hint="soft_margin_loss takes -1/+1 labels as floats")
-    check_same_shape(input, target, hint=_SHAPE_HINT)
+    check_broadcastable(target, input, names=("target", "input"), hint=_SHAPE_HINT)
+    broadcast_with_pitfall(input, target)  # PyTorch broadcasts target to input's shape
     check_reduction(reduction)
     if bool((target == 0).any()):
         warn_pitfall(
@@ -371,7 +374,8 @@ def multilabel_soft_margin_loss(
     label) and ``weight``, which is one value per class.
 
     Shape:
-        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 floats.
+        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 (floats or integers; other
+          shapes are broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - weight: broadcastable to ``input`` (typically ``(C,)``).
         - output: ``(N,)`` (``()`` for ``(C,)`` input) for ``'none'``, ``()`` otherwise.
 
@@ -390,16 +394,19 @@ def multilabel_soft_margin_loss(
     Chapter: classification
     """
     check_floating(input, "input")
-    check_floating(target, "target", hint="multi-hot labels must be floats, e.g. target.float()")
-    check_same_shape(input, target)
+    check_tensor(target, "target")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target must hold 0/1 labels as numbers (e.g. target.float()), got {target.dtype}")
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
     if input.dim() == 0:
         raise ValueError("input is 0-D, but multilabel_soft_margin_loss needs shape (N, C) or (C,)")
     if weight is not None:
         check_tensor(weight, "weight")
         check_broadcastable(weight, input, names=("weight", "input"))
-    # -[y log s(x) + (1 - y) log s(-x)] = (1 - y) x + softplus(-x)
-    loss = (1 - target) * input + _softplus(-input)
+    # -[y log s(x) + (1 - y) log s(-x)], log s(x) = -softplus(-x): PyTorch's form, and its inf/NaN
+    # pattern (y = 1 at x = -inf gives +inf, not the NaN of (1 - y) x + softplus(-x))
+    loss = target * _softplus(-input) + (1 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
     loss = loss.sum(dim=-1) / input.shape[-1]
@@ -411,11 +418,12 @@ def multilabel_soft_margin_loss(
 
 
 def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
+    """``(N, C)`` scores and whether the input was unbatched: ``(C,)``, or ``()`` (one class), as in PyTorch."""
     check_floating(input, "input")
-    check_ndim(input, "input", (1, 2), expected="(N, C) or (C,)")
-    if input.shape[-1] == 0:
+    check_ndim(input, "input", (0, 1, 2), expected="(N, C) or (C,)")
+    if input.dim() and input.shape[-1] == 0:
         raise ValueError(f"{fn}: input has shape {format_shape(input)}, with no classes")
-    return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
+    return input.reshape(-1, input.shape[-1] if input.dim() else 1), input.dim() < 2
 
 
 class _MultiMargin(torch.autograd.Function):
@@ -570,7 +578,10 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     # so no (N, L, C) mask is ever built
     xj = x.gather(1, idx[:, :L]).masked_fill(~listed[:, :L], float("inf"))  # (N, L)
     xi = x.masked_fill(is_target, float("-inf"))  # (N, C)
-    hinge = torch.relu((1 - xj).unsqueeze(2) + xi.unsqueeze(1))  # (N, L, C)
+    z = (1 - xj).unsqueeze(2) + xi.unsqueeze(1)  # (N, L, C)
+    # z > 0, not relu: as in PyTorch's kernel, a NaN hinge (inf - inf: infinite scores, or a
+    # real infinity meeting the ±inf mask) counts 0 instead of poisoning the sample
+    hinge = torch.where(z > 0, z, 0.0)
     loss = hinge.sum(dim=(1, 2)) / C
     return reduce(loss.squeeze(0) if unbatched else loss, reduction)
 
@@ -587,8 +598,9 @@ def hinge_embedding_loss(
     PyTorch, a target other than :math:`\pm 1` gets both terms.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
-        - output: ``(*)`` for ``'none'``, ``()`` otherwise.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (other shapes are
+          broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
+        - output: the broadcast shape for ``'none'``, ``()`` otherwise.
 
     Args:
         input: distances (or scores) :math:`x`.
@@ -606,7 +618,7 @@ def hinge_embedding_loss(
     """
     check_floating(input, "input")
     check_tensor(target, "target")
-    check_same_shape(input, target)
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
     zeros = torch.zeros_like(input)
     loss = torch.where(target != 1, (margin - input).clamp_min(0), zeros) + torch.where(
