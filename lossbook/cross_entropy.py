@@ -251,19 +251,20 @@ class _CrossEntropyIndex(torch.autograd.Function):
         acc = torch.promote_types(x.dtype, torch.float32)  # float16/bfloat16: float32 inside, as PyTorch
         xa = x if x.dtype == acc else x.to(acc)
         e, m, total = _exp_sum(xa, (1,), safe=False, keep=keep_e)  # e = exp(x - m), total = sum(e)
-        lse = total.log().add_(m)
-        # a row with +inf or of all -inf (m infinite: x - m is NaN) or with a NaN has no log-softmax:
-        # NaN, as in PyTorch
+        # -log p_y = log(total) - (x_y - m), PyTorch's order: LSE(x) - x_y would cancel two large
+        # numbers (float32 logits of 1e4 lose three digits). A row with +inf or of all -inf
+        # (m infinite: x - m is NaN) or with a NaN has no log-softmax: NaN, as in PyTorch
+        log_total, m1 = total.log().squeeze(1), m.squeeze(1)
         w_y = keep.to(acc) if weight is None else weight.to(acc)[safe] * keep
         zero = torch.zeros((), dtype=acc, device=x.device)
         picked = xa.gather(1, safe.unsqueeze(1)).squeeze(1)
-        nll = torch.where(keep, (lse.squeeze(1) - picked) * w_y, zero)
+        nll = torch.where(keep, (log_total - (picked - m1)) * w_y, zero)
         if with_smooth:
             if weight is None:
-                smooth = lse.squeeze(1) * xa.shape[1] - xa.sum(1)
+                smooth = log_total * xa.shape[1] - (xa - m).sum(1)
             else:
                 wa = weight.to(acc)
-                smooth = lse.squeeze(1) * wa.sum() - (xa * _class_view(wa, x.dim())).sum(1)
+                smooth = log_total * wa.sum() - ((xa - m) * _class_view(wa, x.dim())).sum(1)
             smooth = torch.where(keep, smooth, zero).to(x.dtype)
         else:
             smooth = x.new_empty(0)

@@ -177,6 +177,24 @@ def test_stability_errata_e36():
     torch.testing.assert_close(x.grad, torch.tensor([[1.0, -1.0]]))
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weight", [None, "w"])
+def test_float32_precision_at_large_logits(label_smoothing, weight):
+    """float32 logits of ±1e4: -log p_y = log Σ exp(z - max) - (z_y - max), PyTorch's order, keeps
+    the digits; LSE(z) - z_y cancelled two numbers of 1e4 and was off by ~1e-3."""
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(64, C, generator=g) * 1e4).float()
+    x[:, 1] = x[:, 0] + 0.25  # near-ties with a large max: the loss is O(1), its error visible
+    t = torch.randint(0, C, (64,), generator=g)
+    w = None if weight is None else torch.rand(C, generator=g) + 0.1
+    kw = {"reduction": "none", "label_smoothing": label_smoothing, "weight": w}
+    truth = F.cross_entropy(x.double(), t, **{**kw, "weight": None if w is None else w.double()})
+    ours, theirs = lossbook.cross_entropy(x, t, **kw), F.cross_entropy(x, t, **kw)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, theirs, rtol=1.3e-6, atol=1e-5)
+    assert (ours.double() - truth).abs().max() <= (theirs.double() - truth).abs().max() + 1e-5
+
+
 def test_two_class_ce_is_bce_with_logits_s15():
     ce = lossbook.cross_entropy(torch.tensor([0.0, 1.5], dtype=torch.float64), torch.tensor(1))
     bce = F.binary_cross_entropy_with_logits(torch.tensor(1.5, dtype=torch.float64), torch.tensor(1.0,
