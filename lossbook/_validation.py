@@ -6,6 +6,7 @@ instead of a broadcasting surprise or a silent wrong number later on (CONVENTION
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -202,15 +203,22 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
         raise ValueError(msg + (f"; {hint}" if hint else ""))
 
 
-def check_positive(value: float, name: str, *, strict: bool = True) -> None:
-    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``)."""
+def check_positive(value: float, name: str, *, strict: bool = True, finite: bool = False) -> None:
+    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``).
+
+    NaN is never accepted (it fails every comparison, so a plain ``value <= 0`` test lets it
+    through); with ``finite=True`` neither is ``inf``.
+    """
     if isinstance(value, Tensor):
-        bad = bool((value <= 0).any()) if strict else bool((value < 0).any())
+        ok = bool((value > 0).all()) if strict else bool((value >= 0).all())
+        ok = ok and (not finite or bool(value.isfinite().all()))
     else:
-        bad = value <= 0 if strict else value < 0
-    if bad:
+        ok = value > 0 if strict else value >= 0
+        ok = ok and (not finite or math.isfinite(value))
+    if not ok:
         bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        kind = "a finite number " if finite else ""
+        raise ValueError(f"{name} must be {kind}{bound}, got {value}")
 
 
 def check_in_range(value: float, name: str, lo: float, hi: float, *, closed: bool = True) -> None:

@@ -347,6 +347,19 @@ def test_log_cosh_bounds(e):
 # RMSE
 
 
+def test_rmse_nan_empty_and_bad_eps():
+    """A NaN input or an empty one gives NaN (sqrt of torch's mse), not 0; eps=nan/inf is refused."""
+    x, y = torch.tensor([1.0, float("nan")], dtype=D64), torch.zeros(2, dtype=D64)
+    assert compare(F.mse_loss(x, y).sqrt(), lossbook.rmse_loss(x, y)) is None
+    assert lossbook.rmse_loss(x, y).isnan()
+    e = torch.zeros(0, dtype=D64)
+    assert lossbook.rmse_loss(e, e).isnan() and F.mse_loss(e, e).sqrt().isnan()
+    assert lossbook.rmse_loss(x, y, eps=1e-3).isnan()
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match=rf"eps must be a finite number >= 0, got {bad}"):
+            lossbook.rmse_loss(y, y, eps=bad)
+
+
 def test_rmse_value_and_perfect_fit_gradient_e20():
     x, y = _data((4, 3))
     assert torch.allclose(lossbook.rmse_loss(x, y), F.mse_loss(x, y).sqrt())
