@@ -211,14 +211,14 @@ def check_positive(value: float, name: str, *, strict: bool = True, finite: bool
     """
     if isinstance(value, Tensor):
         ok = bool((value > 0).all()) if strict else bool((value >= 0).all())
-        ok = ok and (not finite or bool(value.isfinite().all()))
+        inf = finite and not bool(value.isfinite().all())
     else:
         ok = value > 0 if strict else value >= 0
-        ok = ok and (not finite or math.isfinite(value))
+        inf = finite and math.isinf(value)
     if not ok:
-        bound = "> 0" if strict else ">= 0"
-        kind = "a finite number " if finite else ""
-        raise ValueError(f"{name} must be {kind}{bound}, got {value}")
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {value}")
+    if inf:
+        raise ValueError(f"{name} must be finite, got {value}")
 
 
 def check_in_range(value: float, name: str, lo: float, hi: float, *, closed: bool = True) -> None:
