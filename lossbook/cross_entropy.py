@@ -89,6 +89,11 @@ def _check_index_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
     check_class_indices(target, C, name="target", ignore_index=ignore_index)
 
 
+def _as_indices(target: Tensor) -> Tensor:
+    """Class indices as int64 (gather and scatter index with it); torch accepts uint8, int32, ..."""
+    return target if target.dtype == torch.long else target.long()
+
+
 def _check_weight(weight: Tensor | None, input: Tensor) -> Tensor | None:
     if weight is None:
         return None
@@ -207,13 +212,13 @@ def nll_loss(
     check_reduction(reduction)
     _check_index_target(input, target, ignore_index)
     weight = _check_weight(weight, input)
-    x, t, unbatched = _batched(input, target)
+    x, t, unbatched = _batched(input, _as_indices(target))
     _warn_if_not_log_probs(x)
 
     keep = t != ignore_index
     safe = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
     picked = x.gather(1, safe.unsqueeze(1)).squeeze(1)
-    w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
+    w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[safe], 0)  # not inf * 0
     loss = torch.where(keep, -picked * w_y, torch.zeros((), dtype=x.dtype, device=x.device))
     if unbatched:
         loss, w_y = loss.squeeze(0), w_y.squeeze(0)
@@ -255,7 +260,7 @@ class _CrossEntropyIndex(torch.autograd.Function):
         # numbers (float32 logits of 1e4 lose three digits). A row with +inf or of all -inf
         # (m infinite: x - m is NaN) or with a NaN has no log-softmax: NaN, as in PyTorch
         log_total, m1 = total.log().squeeze(1), m.squeeze(1)
-        w_y = keep.to(acc) if weight is None else weight.to(acc)[safe] * keep
+        w_y = keep.to(acc) if weight is None else torch.where(keep, weight.to(acc)[safe], 0)
         zero = torch.zeros((), dtype=acc, device=x.device)
         picked = xa.gather(1, safe.unsqueeze(1)).squeeze(1)
         nll = torch.where(keep, (log_total - (picked - m1)) * w_y, zero)
@@ -264,7 +269,8 @@ class _CrossEntropyIndex(torch.autograd.Function):
                 smooth = log_total * xa.shape[1] - (xa - m).sum(1)
             else:
                 wa = weight.to(acc)
-                smooth = log_total * wa.sum() - ((xa - m) * _class_view(wa, x.dim())).sum(1)
+                # sum_c w_c (-log p_c), term by term: an infinite weight gives inf, not inf - inf
+                smooth = ((log_total.unsqueeze(1) - (xa - m)) * _class_view(wa, x.dim())).sum(1)
             smooth = torch.where(keep, smooth, zero).to(x.dtype)
         else:
             smooth = x.new_empty(0)
@@ -319,7 +325,7 @@ def _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)
     safe = t.masked_fill(~keep, 0)
     with_smooth = label_smoothing > 0
     nll, smooth = _nll_of_softmax(x, safe, keep, weight, with_smooth)
-    w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
+    w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[safe], 0)  # not inf * 0
     if reduction == "none":
         if not with_smooth:
             return nll
@@ -467,7 +473,7 @@ def cross_entropy(
                 "weight requires grad, but cross_entropy with class-index targets does not differentiate "
                 "with respect to the class weights (PyTorch refuses it too); pass weight.detach()"
             )
-        x, t, unbatched = _batched(input, target)
+        x, t, unbatched = _batched(input, _as_indices(target))
         _warn_if_probabilities(x)
         loss = _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss

@@ -269,6 +269,34 @@ def test_smoke_float32_and_float16():
         assert loss.dtype == dtype and x.grad.dtype == dtype and torch.isfinite(x.grad).all()
 
 
+@pytest.mark.parametrize("shape", [(C,), (7, C)], ids=str)
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_uint8_class_indices_like_torch(name, shape):
+    """torch accepts uint8 class indices (for (C,) and (N, C) inputs); they failed inside gather before."""
+    x, t, _, w = _data(shape, seed=8)
+    x = x.log_softmax(_class_dim(shape)) if name == "nll_loss" else x
+    for kw in ({"reduction": "none"}, {"weight": w}, {"ignore_index": 2, "reduction": "sum"}):
+        assert_matches(getattr(lossbook, name), getattr(F, name), (x, t.to(torch.uint8)), kw, grad=(0,))
+    # other integer dtypes, which torch refuses, are read as the same indices
+    assert torch.equal(getattr(lossbook, name)(x, t.int()), getattr(lossbook, name)(x, t))
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_infinite_weight_of_an_ignored_target_is_not_nan(name, label_smoothing):
+    """An ignored target indexes class 0 internally: with weight[0] = inf, inf * 0 gave NaN."""
+    x, _, _, w = _data((6, C), seed=9)
+    x = x.log_softmax(1) if name == "nll_loss" else x
+    w[0] = float("inf")
+    t = torch.tensor([1, -100, 2, 3, -100, 4])
+    kw = {"label_smoothing": label_smoothing} if name == "cross_entropy" else {}
+    for r in ("none", "mean", "sum"):
+        assert_matches(getattr(lossbook, name), getattr(F, name), (x, t), {"weight": w, "reduction": r, **kw},
+                       grad=(0,))
+        if not label_smoothing:  # smoothing sums every class's weight: inf for torch too
+            assert torch.isfinite(getattr(lossbook, name)(x, t, weight=w, reduction=r, **kw)).all()
+
+
 # --------------------------------------------------------------------------------------------
 # bad inputs
 
