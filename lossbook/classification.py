@@ -29,6 +29,7 @@ from ._validation import (
     check_class_indices,
     check_floating,
     check_ndim,
+    check_positive,
     check_probabilities,
     check_same_shape,
     check_tensor,
@@ -110,13 +111,11 @@ class _BCEWithLogits(torch.autograd.Function):
                 reduction: str) -> Tensor:
         def fill(out, xb, yb, wb, pwb):  # the loss of one block of a few megabytes, into out
             exp_(torch.abs(xb, out=out), -1).log1p_()  # log(1 + e^{-|x|})
-            if pwb is None:
-                # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
-                out.add_(xb.clamp_min(0)).addcmul_(xb, yb, value=-1)
-            else:
-                # (1 - y) x + l_w softplus(-x), softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
-                l_w = torch.mul(yb, pwb).sub_(yb).add_(1)  # 1 + (p_w - 1) y
-                out.sub_(xb.clamp_max(0)).mul_(l_w).add_(xb).addcmul_(xb, yb, value=-1)
+            out.sub_(xb.clamp_max(0))  # softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
+            if pwb is not None:
+                out.mul_(torch.mul(yb, pwb).sub_(yb).add_(1))  # l_w = 1 + (p_w - 1) y
+            # + (1 - y) x as a product, PyTorch's form: +inf at x = +inf, y = 0 (x - x y is inf - NaN)
+            out.add_(torch.rsub(yb, 1).mul_(xb))
             if wb is not None:
                 out.mul_(wb)
 
@@ -669,9 +668,8 @@ def sigmoid_focal_loss(
     """
     _check_binary(inputs, targets, "sigmoid_focal_loss")
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
-    if alpha > 1:
+    check_positive(gamma, "gamma", strict=False)  # NaN too
+    if not alpha <= 1:  # NaN too
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
     ce = _BCEWithLogits.apply(inputs, targets, None, None, "none")
@@ -751,14 +749,17 @@ def focal_loss(
     C = x.shape[1]
     check_class_indices(target, C, ignore_index=ignore_index)
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    check_positive(gamma, "gamma", strict=False)  # NaN too
     for name, w in (("alpha", alpha), ("weight", weight)):
         if w is not None:
             check_tensor(w, name)
             if w.shape != (C,):
                 raise ValueError(f"{name} has shape {format_shape(w)} but input has {C} classes; "
                                  f"{name} must have shape ({C},)")
+    if alpha is not None and not bool((alpha >= 0).all()):
+        bad = alpha[~(alpha >= 0)][0].item()
+        raise ValueError(f"alpha must hold non-negative per-class factors, but it contains {bad}")
+    t = t.long()  # torch accepts uint8, int32, ... class indices; gather needs int64
     valid = t != ignore_index
     t_safe = t.masked_fill(~valid, 0).unsqueeze(1)
     loss, _ = _nll_of_softmax(x, t_safe.squeeze(1), valid)  # -log p_t (0 where ignored), fused backward
@@ -772,10 +773,10 @@ def focal_loss(
         loss = loss * factor
     factor = None
     if alpha is not None:
-        factor = alpha.to(loss.dtype)[t_safe.squeeze(1)]
+        factor = torch.where(valid, alpha.to(loss.dtype)[t_safe.squeeze(1)], 0)
     denom = valid.to(loss.dtype)
-    if weight is not None:
-        w_t = weight.to(loss.dtype)[t_safe.squeeze(1)]
+    if weight is not None:  # where, not * valid: an infinite weight of an ignored target is not inf * 0
+        w_t = torch.where(valid, weight.to(loss.dtype)[t_safe.squeeze(1)], 0)
         factor = w_t if factor is None else factor * w_t
         denom = denom * w_t
     if factor is not None:

@@ -513,6 +513,53 @@ def test_sigmoid_focal_gamma0_is_bce_and_extremes():
         lossbook.sigmoid_focal_loss(x, y, gamma=-1)
 
 
+@pytest.mark.parametrize("use_pos_weight", [False, True])
+def test_bce_with_logits_at_infinite_logits_like_torch(use_pos_weight):
+    """(+inf, 0) is +inf, as torch's (1 - y) x + softplus(-x); x - x y gave inf - NaN = NaN."""
+    inf = float("inf")
+    x = torch.tensor([inf, -inf, inf, -inf, inf, 1e4, -1e4, 0.0], dtype=D)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5, 0.0, 1.0, 1.0], dtype=D)
+    kw = {"pos_weight": torch.tensor(2.5, dtype=D)} if use_pos_weight else {}
+    for r in REDUCTIONS:
+        assert_matches(lossbook.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, (x, y),
+                       {"reduction": r, **kw}, grad=(0,))
+    assert lossbook.binary_cross_entropy_with_logits(x[:1], y[:1], reduction="none", **kw).item() == inf
+
+
+def test_sigmoid_focal_at_infinite_logits_like_torchvision():
+    inf = float("inf")
+    x, y = torch.tensor([inf, -inf, 3.0], dtype=D), torch.tensor([0.0, 1.0, 0.0], dtype=D)
+    assert_matches(lossbook.sigmoid_focal_loss, tv_sigmoid_focal_loss, (x, y), {"reduction": "none"}, grad=False)
+    assert lossbook.sigmoid_focal_loss(x, y)[0].item() == inf  # (-inf, 1) is NaN, for torch too
+
+
+def test_focal_hyper_parameters_nan_and_negative_alpha_are_refused():
+    x, y = randn(4, seed=64), (rand(4, seed=65) > 0.5).to(D)
+    nan = float("nan")
+    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+        lossbook.sigmoid_focal_loss(x, y, gamma=nan)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\] \(or negative to disable it\), got nan"):
+        lossbook.sigmoid_focal_loss(x, y, alpha=nan)
+    z, t = randn(4, 3, seed=66), torch.tensor([0, 2, 1, 1])
+    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+        lossbook.focal_loss(z, t, gamma=nan)
+    for bad in (-0.5, nan):
+        with pytest.raises(ValueError, match=rf"alpha must hold non-negative per-class factors, but it contains {bad}"):
+            lossbook.focal_loss(z, t, alpha=torch.tensor([0.5, bad, 1.0], dtype=D))
+
+
+def test_focal_uint8_indices_and_infinite_weight_of_ignored_targets():
+    z, t = randn(6, 3, seed=67), torch.tensor([1, 2, -100, 1, -100, 2])
+    ref = lossbook.focal_loss(z, t.masked_fill(t < 0, 0).to(torch.uint8), reduction="none")
+    assert torch.equal(ref, lossbook.focal_loss(z, t.masked_fill(t < 0, 0), reduction="none"))
+    w = torch.tensor([float("inf"), 1.0, 2.0], dtype=D)  # class 0 is only ever an ignored target
+    for r in REDUCTIONS:
+        got = lossbook.focal_loss(z, t, weight=w, alpha=w, reduction=r)
+        assert torch.isfinite(got).all(), r
+        assert torch.allclose(got, ref_focal_loss(z, t, weight=w.nan_to_num(posinf=0), alpha=w.nan_to_num(posinf=0),
+                                                  reduction=r))
+
+
 def test_global_alpha_is_a_loss_scale_that_adam_ignores():
     """E10 consequence: under Adam, scaling the loss by a global α barely moves the trajectory."""
     X = randn(64, 5, seed=30)
