@@ -399,6 +399,10 @@ def test_distillation_bad_inputs():
         distillation_loss(s, t, y, temperature=2.0, alpha=1.5)
     with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
         distillation_loss(s, t, temperature=0)
+    with pytest.raises(ValueError, match="temperature must be > 0, got nan"):
+        distillation_loss(s, t, temperature=float("nan"))
+    with pytest.raises(ValueError, match="temperature must be finite, got inf"):
+        distillation_loss(s, t, temperature=float("inf"))
     with pytest.raises(ValueError, match=r"teacher_logits has shape \(4, 5\) but student_logits has shape \(4, 3\)"):
         distillation_loss(s, torch.zeros(4, 5), temperature=1.0)
     with pytest.raises(ValueError, match=r"student_logits has shape \(3,\) \(1-D\) but must be 2-D \(N, C\)"):

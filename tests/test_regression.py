@@ -470,6 +470,14 @@ def test_bad_hyper_parameters_and_dtypes():
         F.huber_loss(x, y, delta=0)  # PyTorch refuses it too
     with pytest.raises(ValueError, match="beta must be >= 0, got -1"):
         lossbook.smooth_l1_loss(x, y, beta=-1)
+    # NaN fails every comparison: refused (PyTorch refuses both too), not silently accepted
+    with pytest.raises(ValueError, match="delta must be > 0, got nan"):
+        lossbook.huber_loss(x, y, delta=float("nan"))
+    with pytest.raises(ValueError, match="beta must be >= 0, got nan"):
+        lossbook.smooth_l1_loss(x, y, beta=float("nan"))
+    for fn, kw in ((F.huber_loss, {"delta": float("nan")}), (F.smooth_l1_loss, {"beta": float("nan")})):
+        with pytest.raises(RuntimeError):
+            fn(x, y, **kw)
     with pytest.raises(ValueError, match="reduction must be one of 'none', 'mean', 'sum'; got 'avg'"):
         lossbook.mse_loss(x, y, reduction="avg")
     with pytest.raises(ValueError, match="reduction must be one of 'mean'"):
