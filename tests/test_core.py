@@ -190,6 +190,24 @@ def test_loss_and_grad():
         lossbook.loss_and_grad(lambda e: (e**2).mean(), x)
 
 
+def test_loss_and_grad_clear_errors():
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    with pytest.raises(TypeError, match="fn must be a function of x"):
+        lossbook.loss_and_grad(3, x)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got list"):
+        lossbook.loss_and_grad(lambda e: e**2, [1.0, 2.0])
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got a tensor of dtype torch.int64"):
+        lossbook.loss_and_grad(lambda e: e**2, torch.arange(3))
+    with pytest.raises(TypeError, match="fn must return a tensor of per-element losses, got float"):
+        lossbook.loss_and_grad(lambda e: 1.0, x)
+    for detached in (lambda e: e.detach() ** 2, lambda e: (e > 0).long()):
+        with pytest.raises(ValueError, match="does not depend differentiably on x"):
+            lossbook.loss_and_grad(detached, x)
+    w = torch.ones(5, dtype=torch.float64, requires_grad=True)
+    loss, grad = lossbook.loss_and_grad(lambda e: w * 2, x)  # a constant of x: derivative 0
+    assert torch.equal(grad, torch.zeros_like(x))
+
+
 # ---------------------------------------------------------------------------------- plotting
 
 
