@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import pytest
@@ -164,6 +165,33 @@ def test_default_device(monkeypatch):
         monkeypatch.setenv("LOSSBOOK_DEVICE", "cuda")
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             lossbook.default_device()
+
+
+def test_test_device_is_the_cpu_unless_lossbook_device_is_set(monkeypatch):
+    from lossbook.testing import test_device
+
+    monkeypatch.delenv("LOSSBOOK_DEVICE", raising=False)
+    assert test_device() == torch.device("cpu")  # not default_device(): the suite's default is the CPU
+    monkeypatch.setenv("LOSSBOOK_DEVICE", "meta")
+    assert test_device() == torch.device("meta")
+
+
+def test_tensors_on_moves_the_tests_tensors_but_not_lossbooks():
+    """The device switch, checked on the meta device (it exists everywhere, holds no values)."""
+    from lossbook.testing import tensors_on
+
+    g = torch.Generator().manual_seed(0)
+    with tensors_on("meta"):
+        assert torch.zeros(2).device.type == "meta" and torch.tensor([1.0]).device.type == "meta"
+        assert torch.zeros(2, device="cpu").device.type == "cpu"  # an explicit device wins
+        x = torch.randn(3, generator=g, requires_grad=True)  # a seeded CPU draw, moved
+        assert x.device.type == "meta" and x.is_leaf and x.requires_grad
+        assert lossbook.seed_everything(0).device.type == "cpu"
+        # a factory call without device= from a file of the lossbook package is not redirected, so a
+        # loss that forgets device= still fails on the GPU
+        inside = os.path.join(os.path.dirname(lossbook.__file__), "_a_loss.py")
+        assert eval(compile("torch.zeros(2)", inside, "eval")).device.type == "cpu"
+    assert torch.zeros(2).device.type == "cpu"  # and nothing is left behind
 
 
 def test_seed_everything_is_deterministic():

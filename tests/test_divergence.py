@@ -234,7 +234,7 @@ def test_js_matches_scipy_and_handles_zeros():
     Q = torch.tensor([[0.3, 0.4, 0.3, 0.0], [0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]], dtype=F64)
     p_log, q_log = P.log().requires_grad_(True), Q.log().requires_grad_(True)
     js = js_divergence(p_log, q_log, reduction="none")
-    expected = torch.tensor([spatial.distance.jensenshannon(a, b) ** 2 for a, b in zip(P.numpy(), Q.numpy())])
+    expected = torch.tensor([spatial.distance.jensenshannon(a, b) ** 2 for a, b in zip(P.cpu().numpy(), Q.cpu().numpy())])
     assert torch.allclose(js.detach(), expected, atol=1e-12)
     assert js[1].item() == pytest.approx(math.log(2))  # disjoint supports: the upper bound
     js.sum().backward()
