@@ -7,6 +7,7 @@ instead of a broadcasting surprise or a silent wrong number later on (CONVENTION
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import warnings
@@ -236,17 +237,24 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
         raise ValueError(msg + (f"; {hint}" if hint else ""))
 
 
-def check_positive(value: float, name: str, *, strict: bool = True) -> None:
-    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``)."""
+def check_positive(value: float, name: str, *, strict: bool = True, finite: bool = False) -> None:
+    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``).
+
+    NaN is never accepted (it fails every comparison, so a plain ``value <= 0`` test lets it
+    through); with ``finite=True`` neither is ``inf``.
+    """
     if isinstance(value, Tensor):
         if not values_visible(value):
             return
-        bad = bool((value <= 0).any()) if strict else bool((value < 0).any())
+        ok = bool((value > 0).all()) if strict else bool((value >= 0).all())
+        inf = finite and not bool(value.isfinite().all())
     else:
-        bad = value <= 0 if strict else value < 0
-    if bad:
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        ok = value > 0 if strict else value >= 0
+        inf = finite and math.isinf(value)
+    if not ok:
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {value}")
+    if inf:
+        raise ValueError(f"{name} must be finite, got {value}")
 
 
 def check_in_range(value: float, name: str, lo: float, hi: float, *, closed: bool = True) -> None:

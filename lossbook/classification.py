@@ -25,10 +25,12 @@ from torch import Tensor
 from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_broadcastable,
     check_class_indices,
     check_floating,
     check_ndim,
+    check_positive,
     check_probabilities,
     check_same_shape,
     check_tensor,
@@ -283,7 +285,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     It is :func:`binary_cross_entropy_with_logits` with labels mapped by :math:`(y + 1)/2`.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (a target that
+          broadcasts to input's shape is accepted, as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - output: ``(*)`` for ``reduction='none'``, ``()`` otherwise.
 
     Args:
@@ -306,7 +309,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     """
     check_floating(input, "input")
     check_floating(target, "target", hint="soft_margin_loss takes -1/+1 labels as floats")
-    check_same_shape(input, target, hint=_SHAPE_HINT)
+    check_broadcastable(target, input, names=("target", "input"), hint=_SHAPE_HINT)
+    broadcast_with_pitfall(input, target)  # PyTorch broadcasts target to input's shape
     check_reduction(reduction)
     if values_visible(target) and bool((target == 0).any()):
         warn_pitfall(
@@ -333,7 +337,8 @@ def multilabel_soft_margin_loss(
     label) and ``weight``, which is one value per class.
 
     Shape:
-        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 floats.
+        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 (floats or integers; other
+          shapes are broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - weight: broadcastable to ``input`` (typically ``(C,)``).
         - output: ``(N,)`` (``()`` for ``(C,)`` input) for ``'none'``, ``()`` otherwise.
 
@@ -352,16 +357,19 @@ def multilabel_soft_margin_loss(
     Chapter: classification
     """
     check_floating(input, "input")
-    check_floating(target, "target", hint="multi-hot labels must be floats, e.g. target.float()")
-    check_same_shape(input, target)
+    check_tensor(target, "target")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target must hold 0/1 labels as numbers (e.g. target.float()), got {target.dtype}")
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
     if input.dim() == 0:
         raise ValueError("input is 0-D, but multilabel_soft_margin_loss needs shape (N, C) or (C,)")
     if weight is not None:
         check_tensor(weight, "weight")
         check_broadcastable(weight, input, names=("weight", "input"))
-    # -[y log s(x) + (1 - y) log s(-x)] = (1 - y) x + softplus(-x)
-    loss = (1 - target) * input + _softplus(-input)
+    # -[y log s(x) + (1 - y) log s(-x)], log s(x) = -softplus(-x): PyTorch's form, and its inf/NaN
+    # pattern (y = 1 at x = -inf gives +inf, not the NaN of (1 - y) x + softplus(-x))
+    loss = target * _softplus(-input) + (1 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
     loss = loss.sum(dim=-1) / input.shape[-1]
@@ -373,11 +381,12 @@ def multilabel_soft_margin_loss(
 
 
 def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
+    """``(N, C)`` scores and whether the input was unbatched: ``(C,)``, or ``()`` (one class), as in PyTorch."""
     check_floating(input, "input")
-    check_ndim(input, "input", (1, 2), expected="(N, C) or (C,)")
-    if input.shape[-1] == 0:
+    check_ndim(input, "input", (0, 1, 2), expected="(N, C) or (C,)")
+    if input.dim() and input.shape[-1] == 0:
         raise ValueError(f"{fn}: input has shape {format_shape(input)}, with no classes")
-    return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
+    return input.reshape(-1, input.shape[-1] if input.dim() else 1), input.dim() < 2
 
 
 @float32_under_autocast
@@ -512,7 +521,10 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     # so no (N, L, C) mask is ever built
     xj = x.gather(1, idx[:, :L]).masked_fill(~listed[:, :L], float("inf"))  # (N, L)
     xi = x.masked_fill(is_target, float("-inf"))  # (N, C)
-    hinge = torch.relu((1 - xj).unsqueeze(2) + xi.unsqueeze(1))  # (N, L, C)
+    z = (1 - xj).unsqueeze(2) + xi.unsqueeze(1)  # (N, L, C)
+    # z > 0, not relu: as in PyTorch's kernel, a NaN hinge (inf - inf: infinite scores, or a
+    # real infinity meeting the ±inf mask) counts 0 instead of poisoning the sample
+    hinge = torch.where(z > 0, z, 0.0)
     loss = hinge.sum(dim=(1, 2)) / C
     return reduce(loss.squeeze(0) if unbatched else loss, reduction)
 
@@ -530,8 +542,9 @@ def hinge_embedding_loss(
     PyTorch, a target other than :math:`\pm 1` gets both terms.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
-        - output: ``(*)`` for ``'none'``, ``()`` otherwise.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (other shapes are
+          broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
+        - output: the broadcast shape for ``'none'``, ``()`` otherwise.
 
     Args:
         input: distances (or scores) :math:`x`.
@@ -549,7 +562,7 @@ def hinge_embedding_loss(
     """
     check_floating(input, "input")
     check_tensor(target, "target")
-    check_same_shape(input, target)
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
     target = target.to(input.dtype)  # PyTorch computes in the input's dtype
     zeros = torch.zeros_like(input)
@@ -601,9 +614,8 @@ def sigmoid_focal_loss(
     """
     _check_binary(inputs, targets, "sigmoid_focal_loss")
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
-    if alpha > 1:
+    check_positive(gamma, "gamma", strict=False)  # NaN too
+    if not alpha <= 1:  # NaN too
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
     ce = (1 - targets) * inputs + _softplus(-inputs)  # binary_cross_entropy_with_logits, unreduced
@@ -683,16 +695,19 @@ def focal_loss(
     C = x.shape[1]
     check_class_indices(target, C, ignore_index=ignore_index)
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    check_positive(gamma, "gamma", strict=False)  # NaN too
     for name, w in (("alpha", alpha), ("weight", weight)):
         if w is not None:
             check_tensor(w, name)
             if w.shape != (C,):
                 raise ValueError(f"{name} has shape {format_shape(w)} but input has {C} classes; "
                                  f"{name} must have shape ({C},)")
+    if alpha is not None and values_visible(alpha) and not bool((alpha >= 0).all()):
+        bad = alpha[~(alpha >= 0)][0].item()
+        raise ValueError(f"alpha must hold non-negative per-class factors, but it contains {bad}")
+    t = t.long()  # torch accepts uint8, int32, ... class indices; gather needs int64
     valid = t != ignore_index
-    y = t.long().masked_fill(~valid, 0)  # ignore_index may be -100 or >= C: never index with it
+    y = t.masked_fill(~valid, 0)  # ignore_index may be -100 or >= C: never index with it
     logpt = torch.where(valid, log_softmax(x, dim=1).gather(1, y.unsqueeze(1)).squeeze(1), 0)
     loss = -logpt
     if gamma != 0:
@@ -704,9 +719,9 @@ def focal_loss(
         loss = loss * factor
     factor = None
     if alpha is not None:
-        factor = alpha.to(loss.dtype)[y]
+        factor = torch.where(valid, alpha.to(loss.dtype)[y], 0)
     denom = valid.to(loss.dtype)
-    if weight is not None:
+    if weight is not None:  # where, not * valid: an infinite weight of an ignored target is not inf * 0
         w_t = torch.where(valid, weight.to(loss.dtype)[y], 0)
         factor = w_t if factor is None else factor * w_t
         denom = denom * w_t

@@ -89,6 +89,11 @@ def _check_index_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
     check_class_indices(target, C, name="target", ignore_index=ignore_index)
 
 
+def _as_indices(target: Tensor) -> Tensor:
+    """Class indices as int64 (gather and scatter index with it); torch accepts uint8, int32, ..."""
+    return target if target.dtype == torch.long else target.long()
+
+
 def _check_weight(weight: Tensor | None, input: Tensor) -> Tensor | None:
     if weight is None:
         return None
@@ -208,12 +213,12 @@ def nll_loss(
     check_reduction(reduction)
     _check_index_target(input, target, ignore_index)
     weight = _check_weight(weight, input)
-    x, t, unbatched = _batched(input, target)
+    x, t, unbatched = _batched(input, _as_indices(target))
     _warn_if_not_log_probs(x)
 
     keep = t != ignore_index
-    y = t.long().masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
-    w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[y], 0)
+    y = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
+    w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[y], 0)  # not inf * 0
     loss = torch.where(keep, -x.gather(1, y.unsqueeze(1)).squeeze(1) * w_y, 0)
     if unbatched:
         loss, w_y = loss.squeeze(0), w_y.squeeze(0)
@@ -324,7 +329,7 @@ def cross_entropy(
             "weight requires grad, but cross_entropy with class-index targets does not differentiate "
             "with respect to the class weights (PyTorch refuses it too); pass weight.detach()"
         )
-    x, t, unbatched = _batched(input, target)
+    x, t, unbatched = _batched(input, _as_indices(target))
     _warn_if_probabilities(x)
     if fast.applies(x, weight):
         loss = fast_cross_entropy.cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)
@@ -332,9 +337,9 @@ def cross_entropy(
     C, acc = x.shape[1], torch.promote_types(x.dtype, torch.float32)  # float16: float32 inside, as PyTorch
     log_p = log_softmax(x.to(acc), dim=1)
     keep = t != ignore_index
-    y = t.long().masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
+    y = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
     w = torch.ones(C, dtype=acc, device=x.device) if weight is None else weight.to(acc)
-    w_y = torch.where(keep, w[y], 0)
+    w_y = torch.where(keep, w[y], 0)  # not w[y] * keep: an infinite weight times 0 is NaN
     nll = torch.where(keep, -log_p.gather(1, y.unsqueeze(1)).squeeze(1) * w_y, 0).to(x.dtype)
     w_y = w_y.to(x.dtype)
     loss = reduce(nll, reduction, weight=w_y)

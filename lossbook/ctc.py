@@ -78,6 +78,16 @@ def _as_lengths(x, name: str, n: int, device) -> Tensor:
     return t
 
 
+def _check_blank(blank: int, C: int | None = None) -> None:
+    """``blank`` is a class index: an int in ``[0, C - 1]`` (a negative one would silently index
+    from the end, and one past the last class would make the decoders return wrong labellings)."""
+    if isinstance(blank, bool) or not isinstance(blank, int):
+        raise TypeError(f"blank must be an int (the blank's class index), got {type(blank).__name__} {blank!r}")
+    if blank < 0 or (C is not None and blank >= C):
+        where = f"[0, {C - 1}] for C={C} classes" if C is not None else ">= 0"
+        raise ValueError(f"blank must be a class index in {where}, got {blank}")
+
+
 def _prepare(log_probs, targets, input_lengths, target_lengths, blank: int):
     """Validate the arguments of ``ctc_loss``; return the batched, padded, checked tensors.
 
@@ -108,8 +118,7 @@ def _prepare(log_probs, targets, input_lengths, target_lengths, blank: int):
         targets = targets.unsqueeze(0)
     T, N, C = log_probs.shape
     device = log_probs.device
-    if not 0 <= blank < C:
-        raise ValueError(f"blank must be a class index in [0, {C - 1}] for C={C} classes, got {blank}")
+    _check_blank(blank, C)
     # E31: a batch-first (N, T, C) tensor gives a batch size that disagrees with the lengths
     n_lengths = (input_lengths.numel() if isinstance(input_lengths, Tensor)
                  else len(input_lengths) if isinstance(input_lengths, (list, tuple)) else None)
@@ -276,6 +285,17 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
 
     Chapter: ctc
     """
+    check_floating(alpha_prev, "alpha_prev")
+    check_floating(log_probs_t, "log_probs_t")
+    check_tensor(skip, "skip")
+    if skip.dtype != torch.bool:
+        raise TypeError(f"skip must be a bool mask (True where the s-2 -> s jump is allowed), got {skip.dtype}")
+    if alpha_prev.dim() == 0:
+        raise ValueError("alpha_prev has shape () but must be (*, S'): one log-alpha per state of the extended labels")
+    for name, x in (("log_probs_t", log_probs_t), ("skip", skip)):
+        if x.shape != alpha_prev.shape:
+            raise ValueError(f"{name} has shape {format_shape(x)} but alpha_prev has shape "
+                             f"{format_shape(alpha_prev)}; both must be (*, S'), one value per state")
     window = _pad2(alpha_prev).unfold(-1, 3, 1) + _skip_add(skip, alpha_prev.dtype)  # α(s-2), α(s-1), α(s)
     # an unreachable state (all three -inf) stays -inf; its log-sum-exp is taken of zeros instead,
     # so that its gradient is 0 rather than NaN (0/0): the "double where"
@@ -455,10 +475,19 @@ def ctc_collapse(path: Tensor | Sequence[int], blank: int = 0) -> Tensor:
 
     Chapter: ctc
     """
-    p = torch.as_tensor(path)
+    _check_blank(blank)
+    if isinstance(path, (list, tuple)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in path):
+            raise TypeError("path must be a 1-D tensor or a list of ints (one class per frame), got a "
+                            f"{type(path).__name__} containing {sorted({type(v).__name__ for v in path})}")
+        p = torch.tensor(list(path), dtype=torch.long)
+    elif isinstance(path, Tensor):
+        p = path
+    else:
+        raise TypeError(f"path must be a 1-D tensor or a list of ints (one class per frame), got {type(path).__name__}")
     if p.dim() != 1:
         raise ValueError(f"path has shape {format_shape(p)} but must be 1-D (one class per frame)")
-    if p.is_floating_point():
+    if p.is_floating_point() or p.is_complex() or p.dtype == torch.bool:
         raise TypeError(f"path holds class indices and must have an integer dtype, got {p.dtype}")
     first = torch.ones_like(p, dtype=torch.bool)
     first[1:] = p[1:] != p[:-1]
@@ -497,10 +526,11 @@ def ctc_min_input_length(targets: Tensor, target_lengths: Tensor | Sequence[int]
     return need.squeeze(0) if single else need
 
 
-def _batched(log_probs: Tensor, input_lengths) -> tuple[Tensor, Tensor, bool]:
+def _batched(log_probs: Tensor, input_lengths, blank: int) -> tuple[Tensor, Tensor, bool]:
     check_floating(log_probs, "log_probs")
     if log_probs.dim() not in (2, 3):
         raise ValueError(f"log_probs has shape {format_shape(log_probs)} but must be (T, N, C) or (T, C)")
+    _check_blank(blank, log_probs.shape[-1])
     unbatched = log_probs.dim() == 2
     lp = log_probs.unsqueeze(1) if unbatched else log_probs
     T, N, _ = lp.shape
@@ -537,7 +567,7 @@ def ctc_greedy_decode(log_probs: Tensor, input_lengths=None, blank: int = 0) -> 
 
     Chapter: ctc
     """
-    lp, il, unbatched = _batched(log_probs, input_lengths)
+    lp, il, unbatched = _batched(log_probs, input_lengths, blank)
     T = lp.shape[0]
     best = lp.argmax(dim=2).T  # (N, T)
     keep = torch.ones_like(best, dtype=torch.bool)
@@ -593,7 +623,7 @@ def ctc_prefix_beam_search(log_probs: Tensor, input_lengths=None, beam_width: in
 
     Chapter: ctc
     """
-    lp, il, unbatched = _batched(log_probs, input_lengths)
+    lp, il, unbatched = _batched(log_probs, input_lengths, blank)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     table = lp.detach().to("cpu", torch.float64).tolist()
@@ -645,7 +675,8 @@ def ctc_forced_alignment(log_probs: Tensor, targets: Tensor, input_lengths, targ
         tensor([0, 1, 0])
 
     Follows ``torchaudio.functional.forced_align`` (frame labels and their log-probabilities),
-    batched. A target that cannot be aligned (too few frames) is a ``ValueError``.
+    batched. A target that cannot be aligned (too few frames, or every alignment of probability 0)
+    is a ``ValueError``.
 
     Chapter: ctc
     """
@@ -676,6 +707,11 @@ def ctc_forced_alignment(log_probs: Tensor, targets: Tensor, input_lengths, targ
     n_idx = torch.arange(N, device=lp.device)
     end_blank = delta[n_idx, 2 * tl]
     end_label = torch.where(tl > 0, delta[n_idx, (2 * tl - 1).clamp(min=0)], _NEG_INF)
+    impossible = (torch.maximum(end_blank, end_label) == _NEG_INF) & (il > 0)
+    if bool(impossible.any()):  # no path of non-zero probability: a trace-back would be arbitrary
+        n = int(impossible.nonzero()[0])
+        raise ValueError(f"sample {n} cannot be aligned: every alignment of its target has probability 0 "
+                         f"(log_probs is -inf on each of them)")
     state = torch.where(end_label > end_blank, 2 * tl - 1, 2 * tl)
     path = torch.empty(T, N, dtype=torch.long, device=lp.device)
     for t in range(T - 1, -1, -1):

@@ -318,7 +318,7 @@ def distillation_loss(
     check_floating(teacher_logits, "teacher_logits")
     check_ndim(student_logits, "student_logits", (2,), expected="2-D (N, C)")
     check_same_shape(student_logits, teacher_logits, names=("student_logits", "teacher_logits"))
-    check_positive(temperature, "temperature")
+    check_positive(temperature, "temperature", finite=True)
     if target is None:
         if alpha is not None and alpha != 1:
             raise ValueError(

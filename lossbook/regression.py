@@ -212,13 +212,15 @@ def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str
     """
     _check_pair(input, target)
     check_reduction(reduction, ("mean",))
-    check_positive(eps, "eps", strict=False)
+    check_positive(eps, "eps", strict=False, finite=True)
     ms = mse_loss(input, target)
     if eps > 0:
         ms = ms + eps
-    positive = ms > 0
-    safe = torch.where(positive, ms, torch.ones_like(ms))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(ms))
+    # only an exact 0 takes the constant branch: a NaN mean square (a NaN input, or the mean of
+    # an empty tensor) stays NaN, as sqrt(mse) is
+    zero = ms == 0
+    safe = torch.where(zero, torch.ones_like(ms), ms)
+    return torch.where(zero, torch.zeros_like(ms), safe.sqrt())
 
 
 # --------------------------------------------------------------------------------------------

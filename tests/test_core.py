@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import pytest
@@ -170,6 +171,33 @@ def test_default_device(monkeypatch):
             lossbook.default_device()
 
 
+def test_test_device_is_the_cpu_unless_lossbook_device_is_set(monkeypatch):
+    from lossbook.testing import test_device
+
+    monkeypatch.delenv("LOSSBOOK_DEVICE", raising=False)
+    assert test_device() == torch.device("cpu")  # not default_device(): the suite's default is the CPU
+    monkeypatch.setenv("LOSSBOOK_DEVICE", "meta")
+    assert test_device() == torch.device("meta")
+
+
+def test_tensors_on_moves_the_tests_tensors_but_not_lossbooks():
+    """The device switch, checked on the meta device (it exists everywhere, holds no values)."""
+    from lossbook.testing import tensors_on
+
+    g = torch.Generator().manual_seed(0)
+    with tensors_on("meta"):
+        assert torch.zeros(2).device.type == "meta" and torch.tensor([1.0]).device.type == "meta"
+        assert torch.zeros(2, device="cpu").device.type == "cpu"  # an explicit device wins
+        x = torch.randn(3, generator=g, requires_grad=True)  # a seeded CPU draw, moved
+        assert x.device.type == "meta" and x.is_leaf and x.requires_grad
+        assert lossbook.seed_everything(0).device.type == "cpu"
+        # a factory call without device= from a file of the lossbook package is not redirected, so a
+        # loss that forgets device= still fails on the GPU
+        inside = os.path.join(os.path.dirname(lossbook.__file__), "_a_loss.py")
+        assert eval(compile("torch.zeros(2)", inside, "eval")).device.type == "cpu"
+    assert torch.zeros(2).device.type == "cpu"  # and nothing is left behind
+
+
 def test_seed_everything_is_deterministic():
     g = lossbook.seed_everything(3)
     a, b = torch.rand(3), torch.rand(3, generator=g)
@@ -192,6 +220,24 @@ def test_loss_and_grad():
     assert torch.allclose(loss, x**2) and torch.allclose(grad, 2 * x)
     with pytest.raises(ValueError, match="one loss per element"):
         lossbook.loss_and_grad(lambda e: (e**2).mean(), x)
+
+
+def test_loss_and_grad_clear_errors():
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    with pytest.raises(TypeError, match="fn must be a function of x"):
+        lossbook.loss_and_grad(3, x)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got list"):
+        lossbook.loss_and_grad(lambda e: e**2, [1.0, 2.0])
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got a tensor of dtype torch.int64"):
+        lossbook.loss_and_grad(lambda e: e**2, torch.arange(3))
+    with pytest.raises(TypeError, match="fn must return a tensor of per-element losses, got float"):
+        lossbook.loss_and_grad(lambda e: 1.0, x)
+    for detached in (lambda e: e.detach() ** 2, lambda e: (e > 0).long()):
+        with pytest.raises(ValueError, match="does not depend differentiably on x"):
+            lossbook.loss_and_grad(detached, x)
+    w = torch.ones(5, dtype=torch.float64, requires_grad=True)
+    loss, grad = lossbook.loss_and_grad(lambda e: w * 2, x)  # a constant of x: derivative 0
+    assert torch.equal(grad, torch.zeros_like(x))
 
 
 # ---------------------------------------------------------------------------------- plotting

@@ -177,6 +177,24 @@ def test_stability_errata_e36():
     torch.testing.assert_close(x.grad, torch.tensor([[1.0, -1.0]]))
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weight", [None, "w"])
+def test_float32_precision_at_large_logits(label_smoothing, weight):
+    """float32 logits of ±1e4: -log p_y = log Σ exp(z - max) - (z_y - max), PyTorch's order, keeps
+    the digits; LSE(z) - z_y cancelled two numbers of 1e4 and was off by ~1e-3."""
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(64, C, generator=g) * 1e4).float()
+    x[:, 1] = x[:, 0] + 0.25  # near-ties with a large max: the loss is O(1), its error visible
+    t = torch.randint(0, C, (64,), generator=g)
+    w = None if weight is None else torch.rand(C, generator=g) + 0.1
+    kw = {"reduction": "none", "label_smoothing": label_smoothing, "weight": w}
+    truth = F.cross_entropy(x.double(), t, **{**kw, "weight": None if w is None else w.double()})
+    ours, theirs = lossbook.cross_entropy(x, t, **kw), F.cross_entropy(x, t, **kw)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, theirs, rtol=1.3e-6, atol=1e-5)
+    assert (ours.double() - truth).abs().max() <= (theirs.double() - truth).abs().max() + 1e-5
+
+
 def test_two_class_ce_is_bce_with_logits_s15():
     ce = lossbook.cross_entropy(torch.tensor([0.0, 1.5], dtype=torch.float64), torch.tensor(1))
     bce = F.binary_cross_entropy_with_logits(torch.tensor(1.5, dtype=torch.float64), torch.tensor(1.0,
@@ -249,6 +267,34 @@ def test_smoke_float32_and_float16():
         loss = lossbook.cross_entropy(x, torch.randint(0, 10, (16,)), label_smoothing=0.1)
         loss.backward()
         assert loss.dtype == dtype and x.grad.dtype == dtype and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("shape", [(C,), (7, C)], ids=str)
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_uint8_class_indices_like_torch(name, shape):
+    """torch accepts uint8 class indices (for (C,) and (N, C) inputs); they failed inside gather before."""
+    x, t, _, w = _data(shape, seed=8)
+    x = x.log_softmax(_class_dim(shape)) if name == "nll_loss" else x
+    for kw in ({"reduction": "none"}, {"weight": w}, {"ignore_index": 2, "reduction": "sum"}):
+        assert_matches(getattr(lossbook, name), getattr(F, name), (x, t.to(torch.uint8)), kw, grad=(0,))
+    # other integer dtypes, which torch refuses, are read as the same indices
+    assert torch.equal(getattr(lossbook, name)(x, t.int()), getattr(lossbook, name)(x, t))
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_infinite_weight_of_an_ignored_target_is_not_nan(name, label_smoothing):
+    """An ignored target indexes class 0 internally: with weight[0] = inf, inf * 0 gave NaN."""
+    x, _, _, w = _data((6, C), seed=9)
+    x = x.log_softmax(1) if name == "nll_loss" else x
+    w[0] = float("inf")
+    t = torch.tensor([1, -100, 2, 3, -100, 4])
+    kw = {"label_smoothing": label_smoothing} if name == "cross_entropy" else {}
+    for r in ("none", "mean", "sum"):
+        assert_matches(getattr(lossbook, name), getattr(F, name), (x, t), {"weight": w, "reduction": r, **kw},
+                       grad=(0,))
+        if not label_smoothing:  # smoothing sums every class's weight: inf for torch too
+            assert torch.isfinite(getattr(lossbook, name)(x, t, weight=w, reduction=r, **kw)).all()
 
 
 # --------------------------------------------------------------------------------------------

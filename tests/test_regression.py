@@ -350,6 +350,19 @@ def test_log_cosh_bounds(e):
 # RMSE
 
 
+def test_rmse_nan_empty_and_bad_eps():
+    """A NaN input or an empty one gives NaN (sqrt of torch's mse), not 0; eps=nan/inf is refused."""
+    x, y = torch.tensor([1.0, float("nan")], dtype=D64), torch.zeros(2, dtype=D64)
+    assert compare(F.mse_loss(x, y).sqrt(), lossbook.rmse_loss(x, y)) is None
+    assert lossbook.rmse_loss(x, y).isnan()
+    e = torch.zeros(0, dtype=D64)
+    assert lossbook.rmse_loss(e, e).isnan() and F.mse_loss(e, e).sqrt().isnan()
+    assert lossbook.rmse_loss(x, y, eps=1e-3).isnan()
+    for bad, why in ((float("nan"), ">= 0"), (-1.0, ">= 0"), (float("inf"), "finite")):
+        with pytest.raises(ValueError, match=rf"eps must be {why}, got {bad}"):
+            lossbook.rmse_loss(y, y, eps=bad)
+
+
 def test_rmse_value_and_perfect_fit_gradient_e20():
     x, y = _data((4, 3))
     assert torch.allclose(lossbook.rmse_loss(x, y), F.mse_loss(x, y).sqrt())
@@ -460,6 +473,14 @@ def test_bad_hyper_parameters_and_dtypes():
         F.huber_loss(x, y, delta=0)  # PyTorch refuses it too
     with pytest.raises(ValueError, match="beta must be >= 0, got -1"):
         lossbook.smooth_l1_loss(x, y, beta=-1)
+    # NaN fails every comparison: refused (PyTorch refuses both too), not silently accepted
+    with pytest.raises(ValueError, match="delta must be > 0, got nan"):
+        lossbook.huber_loss(x, y, delta=float("nan"))
+    with pytest.raises(ValueError, match="beta must be >= 0, got nan"):
+        lossbook.smooth_l1_loss(x, y, beta=float("nan"))
+    for fn, kw in ((F.huber_loss, {"delta": float("nan")}), (F.smooth_l1_loss, {"beta": float("nan")})):
+        with pytest.raises(RuntimeError):
+            fn(x, y, **kw)
     with pytest.raises(ValueError, match="reduction must be one of 'none', 'mean', 'sum'; got 'avg'"):
         lossbook.mse_loss(x, y, reduction="avg")
     with pytest.raises(ValueError, match="reduction must be one of 'mean'"):

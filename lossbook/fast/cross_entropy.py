@@ -33,19 +33,21 @@ class _CrossEntropyIndex:
     def forward(self, state, x: Tensor, t: Tensor, weight: Tensor | None) -> Tensor:
         C, eps = x.shape[1], self.eps
         keep = t != self.ignore_index
-        safe = t.long().masked_fill(~keep, 0)
+        safe = t.masked_fill(~keep, 0)
         e, m, total = exp_sum(x, (1,), safe=False, keep=self.keep_e)  # e = exp(x - m), total = sum(e)
-        lse = total.log().add_(m).squeeze(1)  # +inf, all -inf or NaN in a row: NaN, as the definition
+        # -log p_y = log(total) - (x_y - m), PyTorch's order: LSE(x) - x_y would cancel two large numbers
+        # (float32 logits of 1e4 lose three digits). +inf, all -inf or NaN in a row: NaN, as the definition
+        log_total, m1 = total.log().squeeze(1), m.squeeze(1)
         w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[safe], 0)
         picked = x.gather(1, safe.unsqueeze(1)).squeeze(1)
-        loss = torch.where(keep, (lse - picked) * w_y, 0)
+        loss = torch.where(keep, (log_total - (picked - m1)) * w_y, 0)
         denom = w_y.sum() if self.reduction == "mean" else None
         loss = self._reduce(loss, denom)
         if eps > 0:
             if weight is None:
-                smooth = lse * C - x.sum(1)
-            else:
-                smooth = lse * weight.sum() - (x * _class_view(weight, x.dim())).sum(1)
+                smooth = log_total * C - (x - m).sum(1)
+            else:  # sum_c w_c (-log p_c), term by term: an infinite weight gives inf, not inf - inf
+                smooth = ((log_total.unsqueeze(1) - (x - m)) * _class_view(weight, x.dim())).sum(1)
             smooth = self._reduce(torch.where(keep, smooth, 0), denom)
             loss = (1 - eps) * loss + smooth * (eps / C)  # reduced separately, then mixed: PyTorch's order
         state.e, state.total, state.safe, state.keep, state.w_y, state.denom = e, total, safe, keep, w_y, denom
