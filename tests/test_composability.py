@@ -261,8 +261,8 @@ ISSUE_REPORTS = {
     "ctc_loss": (lambda z, *r: lossbook.ctc_loss(lossbook.log_softmax(z, dim=-1), *r), None, randn(6, 2, 4, seed=36),
                  (torch.tensor([[1, 2, 2], [3, 1, 0]]), torch.tensor([6, 5]), torch.tensor([3, 2])), {}),
     "focal_loss": (lossbook.focal_loss, None, randn(3, 4, seed=37), (torch.tensor([0, 3, 1]),), {"gamma": 2.0}),
-    "distillation_loss": (lossbook.distillation_loss, None, randn(3, 4, seed=38), (randn(3, 4, seed=39),),
-                          {"temperature": 2.0}),
+    "distillation_loss": (lossbook.distillation_loss, None, randn(3, 4, seed=38),
+                          (randn(3, 4, seed=39), torch.tensor([0, 3, 1])), {"temperature": 2.0, "alpha": 0.5}),
 }
 
 
