@@ -49,25 +49,23 @@ _state = threading.local()
 
 
 @contextlib.contextmanager
-def definition_only() -> Iterator[None]:
+def _mode(mode: str) -> Iterator[None]:
+    old = getattr(_state, "mode", None)
+    _state.mode = mode
+    try:
+        yield
+    finally:
+        _state.mode = old
+
+
+def definition_only() -> contextlib.AbstractContextManager[None]:
     """Within the block, every loss runs its readable definition, at every size."""
-    old = getattr(_state, "mode", None)
-    _state.mode = "off"
-    try:
-        yield
-    finally:
-        _state.mode = old
+    return _mode("off")
 
 
-@contextlib.contextmanager
-def always() -> Iterator[None]:
+def always() -> contextlib.AbstractContextManager[None]:
     """Within the block, a fast path runs wherever it applies, even on tiny inputs (for the tests)."""
-    old = getattr(_state, "mode", None)
-    _state.mode = "always"
-    try:
-        yield
-    finally:
-        _state.mode = old
+    return _mode("always")
 
 
 def _plain(t: Tensor, cpu_only: bool = True) -> bool:
