@@ -329,7 +329,10 @@ def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
     a_end = last.gather(1, (2 * tl).unsqueeze(1)).squeeze(1)
     a_lab = last.gather(1, (2 * tl - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     a_lab = a_lab.masked_fill(tl == 0, _NEG_INF)
-    ll = logsumexp(torch.stack([a_end, a_lab], dim=-1), dim=-1)
+    ends = torch.stack([a_end, a_lab], dim=-1)
+    # a target that cannot be aligned (both end states -inf): log p = -inf, with a zero gradient, not NaN
+    aligned = ends.amax(dim=-1) > _NEG_INF
+    ll = torch.where(aligned, logsumexp(torch.where(aligned.unsqueeze(-1), ends, 0), dim=-1), _NEG_INF)
     # no frame at all: the empty target has probability 1, any other target 0
     empty = torch.where(tl == 0, 0.0, _NEG_INF).to(ll)
     return torch.where(il == 0, empty, ll)
