@@ -331,7 +331,7 @@ def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
     a_lab = a_lab.masked_fill(tl == 0, _NEG_INF)
     ends = torch.stack([a_end, a_lab], dim=-1)
     # a target that cannot be aligned (both end states -inf): log p = -inf, with a zero gradient, not NaN
-    aligned = ends.amax(dim=-1) > _NEG_INF
+    aligned = ~(ends == _NEG_INF).all(dim=-1)  # NaN stays NaN
     ll = torch.where(aligned, logsumexp(torch.where(aligned.unsqueeze(-1), ends, 0), dim=-1), _NEG_INF)
     # no frame at all: the empty target has probability 1, any other target 0
     empty = torch.where(tl == 0, 0.0, _NEG_INF).to(ll)
