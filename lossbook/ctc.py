@@ -299,7 +299,7 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
     window = _pad2(alpha_prev).unfold(-1, 3, 1) + _skip_add(skip, alpha_prev.dtype)  # α(s-2), α(s-1), α(s)
     # an unreachable state (all three -inf) stays -inf; its log-sum-exp is taken of zeros instead,
     # so that its gradient is 0 rather than NaN (0/0): the "double where"
-    reachable = window.amax(dim=-1) > _NEG_INF
+    reachable = ~(window == _NEG_INF).all(dim=-1)  # NaN stays NaN
     safe = torch.where(reachable.unsqueeze(-1), window, 0)
     return torch.where(reachable, logsumexp(safe, dim=-1), _NEG_INF) + log_probs_t
 
