@@ -39,8 +39,8 @@ from ._validation import (
     values_visible,
     warn_pitfall,
 )
+from .cross_entropy import cross_entropy
 from .fast import classification as fast_classification
-from .softmax import log_softmax
 
 __all__ = [
     "binary_cross_entropy",
@@ -67,6 +67,8 @@ _EPS = 1e-12  # PyTorch's floor on p(1 - p) in the gradient of binary_cross_entr
 
 def _softplus(x: Tensor) -> Tensor:
     """log(1 + e^x) = log(e^0 + e^x): stable for every x, with the derivative sigma(x), also at 0."""
+    if fast.applies(x):
+        return fast_classification.softplus(x)
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
@@ -83,9 +85,10 @@ class _BCE(torch.autograd.Function):
 
     @staticmethod
     def forward(p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
-        log_p, log_1mp = p.log().clamp_min(-100), torch.log1p(-p).clamp_min(-100)
-        loss = -(y * log_p + (1 - y) * log_1mp)
-        return loss if weight is None else loss * weight
+        log_p, log_1mp = p.log().clamp_min_(-100), torch.log1p(-p).clamp_min_(-100)
+        # -(y log p + (1 - y) log(1 - p)) = -(log(1 - p) + y (log p - log(1 - p))), in place on fresh tensors
+        loss = log_p.sub_(log_1mp).mul_(y).add_(log_1mp).neg_()
+        return loss if weight is None else loss.mul_(weight)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -93,25 +96,25 @@ class _BCE(torch.autograd.Function):
         ctx.save_for_forward(*inputs)
 
     @staticmethod
-    def _grads(p, y, weight):
+    def _grads(p, y, weight, need_p=True, need_y=True):
         # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
-        gp = (p - y) / (p * (1 - p)).clamp_min(_EPS)
-        gy = torch.log1p(-p) - p.log()  # -logit(p), unclamped as in PyTorch
+        gp = (p - y) / (p * (1 - p)).clamp_min(_EPS) if need_p else None
+        gy = torch.log1p(-p) - p.log() if need_y else None  # -logit(p), unclamped as in PyTorch
         if weight is not None:
-            gp, gy = gp * weight, gy * weight
+            gp = None if gp is None else gp * weight
+            gy = None if gy is None else gy * weight
         return gp, gy
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         p, y, weight = ctx.saved_tensors
-        gp, gy = _BCE._grads(p, y, weight)
-        return (grad * gp if ctx.needs_input_grad[0] else None,
-                grad * gy if ctx.needs_input_grad[1] else None, None)
+        gp, gy = _BCE._grads(p, y, weight, *ctx.needs_input_grad[:2])
+        return (None if gp is None else grad * gp), (None if gy is None else grad * gy), None
 
     @staticmethod
     def jvp(ctx, tp, ty, tw):
         p, y, weight = ctx.saved_tensors
-        gp, gy = _BCE._grads(p, y, weight)
+        gp, gy = _BCE._grads(p, y, weight, tp is not None, ty is not None)
         out = 0
         if tp is not None:
             out = out + gp * tp
@@ -708,8 +711,8 @@ def focal_loss(
     t = t.long()  # torch accepts uint8, int32, ... class indices; gather needs int64
     valid = t != ignore_index
     y = t.masked_fill(~valid, 0)  # ignore_index may be -100 or >= C: never index with it
-    logpt = torch.where(valid, log_softmax(x, dim=1).gather(1, y.unsqueeze(1)).squeeze(1), 0)
-    loss = -logpt
+    loss = cross_entropy(x, t, ignore_index=ignore_index, reduction="none")  # -log p_t, 0 where ignored
+    logpt = -loss
     if gamma != 0:
         # 1 - p_t as -expm1(log p_t): exact even when p_t is close to 1. Where p_t is exactly 1 the
         # factor is 0; computing it from a safe base keeps pow's gradient (inf for gamma < 1) out

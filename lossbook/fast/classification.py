@@ -16,7 +16,7 @@ from torch import Tensor
 from . import run
 from .kernels import exp_, reduce_elementwise, reduction_grad
 
-__all__ = ["binary_cross_entropy_with_logits", "soft_margin"]
+__all__ = ["binary_cross_entropy_with_logits", "soft_margin", "softplus"]
 
 
 def _softplus_(x: Tensor) -> Tensor:
@@ -76,6 +76,21 @@ class _SoftMargin:
         if needs[0]:
             gx = s.mul_(y)
         return gx, gy
+
+
+class _Softplus:
+    def forward(self, state, x: Tensor) -> Tensor:
+        return _softplus_(x)
+
+    def backward(self, state, tensors, needs, grad: Tensor):
+        return (torch.sigmoid(tensors[0]).mul_(grad),)
+
+
+def softplus(x: Tensor) -> Tensor:
+    """softplus(x) with exp2 and in-place steps, and the backward g sigma(x)."""
+    from ..classification import _softplus as definition
+
+    return run(_Softplus(), definition, x)
 
 
 def binary_cross_entropy_with_logits(x, y, weight, pos_weight, reduction):
