@@ -452,8 +452,7 @@ def multi_margin_loss(
                              f"weight must have shape ({C},)")
     y = target.reshape(-1, 1).long()
     # the hinge of every wrong class i against the true class y; the true class is not compared with itself
-    hinge = torch.relu(margin - x.gather(1, y) + x)
-    hinge = torch.where(torch.arange(C, device=x.device) == y, 0, hinge)
+    hinge = torch.relu(x - (x.gather(1, y) - margin)).scatter(1, y, 0.0)
     loss = (hinge if p == 1 else hinge**2).sum(dim=1) / C
     if weight is not None:
         loss = loss * weight.to(x.dtype)[y.squeeze(1)]
@@ -621,7 +620,7 @@ def sigmoid_focal_loss(
     if not alpha <= 1:  # NaN too
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
-    ce = (1 - targets) * inputs + _softplus(-inputs)  # binary_cross_entropy_with_logits, unreduced
+    ce = binary_cross_entropy_with_logits(inputs, targets.to(inputs.dtype), reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * ((1 - p_t) ** gamma)
     if alpha >= 0:
