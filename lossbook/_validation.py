@@ -6,6 +6,8 @@ instead of a broadcasting surprise or a silent wrong number later on (CONVENTION
 """
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
 import warnings
@@ -22,6 +24,7 @@ __all__ = [
     "check_floating",
     "check_same_shape",
     "check_broadcastable",
+    "broadcast_with_pitfall",
     "check_ndim",
     "check_class_indices",
     "check_probabilities",
@@ -107,6 +110,32 @@ def check_broadcastable(x: Tensor, to: Tensor, *, names: tuple[str, str], hint: 
         raise ValueError(msg + (f"; {hint}" if hint else ""))
 
 
+def broadcast_with_pitfall(input: Tensor, target: Tensor, *, names: tuple[str, str] = ("input", "target")
+                           ) -> torch.Size:
+    """The shape ``input`` and ``target`` broadcast to, as PyTorch's torch-named losses broadcast them.
+
+    Different shapes are accepted (a torch-named loss never refuses what PyTorch accepts) but get a
+    :class:`PitfallWarning`: an ``(N, 1)`` prediction against an ``(N,)`` target silently gives an
+    ``(N, N)`` loss. Shapes that do not broadcast raise a ``ValueError``.
+    """
+    if input.shape == target.shape:
+        return input.shape
+    a, b = names
+    try:
+        shape = torch.broadcast_shapes(input.shape, target.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}; "
+            f"{b} must have the same shape as {a}"
+        ) from None
+    warn_pitfall(
+        f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}: they broadcast "
+        f"to {format_shape(shape)}, which is rarely intended (an (N, 1) prediction against an (N,) {b} "
+        f"gives an (N, N) loss); give both the same shape"
+    )
+    return shape
+
+
 def check_ndim(x: Tensor, name: str, allowed: Iterable[int] | None = None, *, min_ndim: int | None = None,
                expected: str = "") -> None:
     """ValueError unless ``x.dim()`` is in ``allowed`` (or at least ``min_ndim``).
@@ -130,6 +159,39 @@ def check_ndim(x: Tensor, name: str, allowed: Iterable[int] | None = None, *, mi
         )
 
 
+def values_visible(*tensors: object) -> bool:
+    """Whether a check may look at the *values* of ``tensors``, not only at their shapes and dtypes.
+
+    Not while ``torch.compile`` traces (reading a value would break the graph) and not for a
+    tensor inside a ``torch.func`` transform (a vmapped tensor stands for many values): there,
+    data-dependent validation and pitfall warnings are skipped, as PyTorch's own losses skip theirs.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    return not any(isinstance(t, Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
+def float32_under_autocast(fn):
+    """Decorator: under autocast, the loss runs in float32, as PyTorch's losses do ("fp32" cast policy).
+
+    Half-precision floating tensor arguments are cast to float32 when autocast is enabled on their
+    device; outside autocast the function is called unchanged.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        if not torch.is_autocast_enabled(device):
+            return fn(*args, **kwargs)
+
+        def up(a):
+            return a.float() if isinstance(a, Tensor) and a.dtype in (torch.float16, torch.bfloat16) else a
+
+        return fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
 def check_class_indices(
     target: Tensor, num_classes: int, *, name: str = "target", ignore_index: int | None = None
 ) -> None:
@@ -143,7 +205,7 @@ def check_class_indices(
             f"{name} holds class indices and must have an integer dtype (e.g. torch.long), "
             f"got {target.dtype}"
         )
-    if target.numel() == 0:
+    if target.numel() == 0 or not values_visible(target):
         return
     lo, hi = torch.aminmax(target)
     if bool((lo >= 0) & (hi < num_classes)):  # one pass in the common case
@@ -163,7 +225,7 @@ def check_class_indices(
 
 def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
     """ValueError unless every value of ``x`` lies in ``[0, 1]`` (NaN is reported too)."""
-    if x.numel() == 0:
+    if x.numel() == 0 or not values_visible(x):
         return
     lo, hi = torch.aminmax(x.detach())
     if bool((lo >= 0) & (hi <= 1)):  # one pass in the common case; NaN fails both comparisons
@@ -175,15 +237,24 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
         raise ValueError(msg + (f"; {hint}" if hint else ""))
 
 
-def check_positive(value: float, name: str, *, strict: bool = True) -> None:
-    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``)."""
+def check_positive(value: float, name: str, *, strict: bool = True, finite: bool = False) -> None:
+    """ValueError unless a scalar hyper-parameter is > 0 (or >= 0 with ``strict=False``).
+
+    NaN is never accepted (it fails every comparison, so a plain ``value <= 0`` test lets it
+    through); with ``finite=True`` neither is ``inf``.
+    """
     if isinstance(value, Tensor):
-        bad = bool((value <= 0).any()) if strict else bool((value < 0).any())
+        if not values_visible(value):
+            return
+        ok = bool((value > 0).all()) if strict else bool((value >= 0).all())
+        inf = finite and not bool(value.isfinite().all())
     else:
-        bad = value <= 0 if strict else value < 0
-    if bad:
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        ok = value > 0 if strict else value >= 0
+        inf = finite and math.isinf(value)
+    if not ok:
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {value}")
+    if inf:
+        raise ValueError(f"{name} must be finite, got {value}")
 
 
 def check_in_range(value: float, name: str, lo: float, hi: float, *, closed: bool = True) -> None:

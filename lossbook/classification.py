@@ -1,18 +1,19 @@
 r"""Classification losses beyond softmax cross-entropy: BCE, focal, margin and hinge losses.
 
-Everything here is written from plain tensor operations. Two small custom autograd Functions
-carry the numerically delicate parts:
+Every loss is its formula in plain, differentiable tensor operations, built on one stable
+piece, :func:`_softplus`, :math:`\mathrm{softplus}(x) = \log(e^0 + e^x)`, computed by
+``torch.logaddexp``: it never overflows, and its derivative is exactly :math:`\sigma(x)`
+everywhere (a hand-written ``max(x, 0) + log1p(exp(-|x|))`` gets the kink at 0 wrong).
 
-* :class:`_Softplus`, :math:`\mathrm{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})`, whose
-  gradient :math:`\sigma(x)` is exact everywhere (the composite of ``max`` and ``abs`` would
-  get the kink at 0 wrong);
-* :class:`_BCEWithLogits`, BCE-with-logits fused with its reduction (computed block by block,
-  see ``lossbook._reduction.reduce_elementwise``), with its hand-derived backward
-  :math:`\partial\ell/\partial x = w\,[(1 - y) - l_w\,\sigma(-x)]` where
-  :math:`l_w = 1 + (p_w - 1)\,y`.
+One small custom autograd Function states a *convention* rather than a formula:
+:class:`_BCE`, the probability-input :func:`binary_cross_entropy`, reproduces PyTorch's clamp of
+each log at :math:`-100` and its gradient :math:`w\,(p - y) / \max(p(1 - p), 10^{-12})`. Its
+backward is itself differentiable, and it supports ``torch.func``.
 
-The probability-input :func:`binary_cross_entropy` reproduces PyTorch's clamp of each log at
-:math:`-100` and its gradient :math:`w\,(p - y) / \max(p(1 - p), 10^{-12})`.
+Large CPU inputs of ``binary_cross_entropy_with_logits`` and ``soft_margin_loss`` run a fast
+path instead (``lossbook.fast.classification``: the reduction fused into the forward, block by
+block, and a hand-written backward), tested equal to these definitions; see the appendix
+chapter "Making a loss fast".
 
 Chapter: classification
 """
@@ -21,20 +22,25 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._kernels import exp_
-from ._reduction import check_reduction, reduce, reduce_elementwise, reduction_grad
+from . import fast
+from ._reduction import check_reduction, reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_broadcastable,
     check_class_indices,
     check_floating,
     check_ndim,
+    check_positive,
     check_probabilities,
     check_same_shape,
     check_tensor,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
-from .cross_entropy import _nll_of_softmax
+from .cross_entropy import cross_entropy
+from .fast import classification as fast_classification
 
 __all__ = [
     "binary_cross_entropy",
@@ -59,119 +65,68 @@ _EPS = 1e-12  # PyTorch's floor on p(1 - p) in the gradient of binary_cross_entr
 # the stable building blocks
 
 
-def _softplus_fwd(x: Tensor) -> Tensor:
-    """log(1 + e^x) without overflow: max(x, 0) + log1p(exp(-|x|))."""
-    return x.clamp_min(0).add_(exp_(x.abs(), -1).log1p_())
-
-
-class _Softplus(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return _softplus_fwd(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (x,) = ctx.saved_tensors
-        return grad * torch.sigmoid(x)
-
-
 def _softplus(x: Tensor) -> Tensor:
-    return _Softplus.apply(x)
-
-
-class _SoftMargin(torch.autograd.Function):
-    """softplus(-y x) with the backward -g y sigmoid(-y x) = g y (sigmoid(y x) - 1); target not differentiable."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
-        z = x * y
-        ctx.save_for_backward(z, y)
-        return _softplus_fwd(-z)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        z, y = ctx.saved_tensors
-        gx = torch.sigmoid(z) - 1
-        return (gx.mul_(y).mul_(grad) if not torch.is_grad_enabled() else gx * y * grad), None
-
-
-class _BCEWithLogits(torch.autograd.Function):
-    """w * [(1 - y) x + l_w softplus(-x)], l_w = 1 + (p_w - 1) y, reduced; weights not differentiable.
-
-    The reduction is fused into the forward (``reduce_elementwise``: block by block, no loss
-    tensor of the input's size for 'mean' and 'sum'), and the backward scales the gradient by
-    ``reduction_grad``, as PyTorch's own kernel does.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
-                reduction: str) -> Tensor:
-        def fill(out, xb, yb, wb, pwb):  # the loss of one block of a few megabytes, into out
-            exp_(torch.abs(xb, out=out), -1).log1p_()  # log(1 + e^{-|x|})
-            if pwb is None:
-                # (1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^{-|x|})
-                out.add_(xb.clamp_min(0)).addcmul_(xb, yb, value=-1)
-            else:
-                # (1 - y) x + l_w softplus(-x), softplus(-x) = log(1 + e^{-|x|}) - min(x, 0)
-                l_w = torch.mul(yb, pwb).sub_(yb).add_(1)  # 1 + (p_w - 1) y
-                out.sub_(xb.clamp_max(0)).mul_(l_w).add_(xb).addcmul_(xb, yb, value=-1)
-            if wb is not None:
-                out.mul_(wb)
-
-        ctx.save_for_backward(x, y, weight, pos_weight)
-        ctx.reduction = reduction
-        return reduce_elementwise(fill, x, (y, weight, pos_weight), reduction)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, y, weight, pos_weight = ctx.saved_tensors
-        grad = reduction_grad(grad, ctx.reduction, x.numel())
-        gx = gy = None
-        if weight is not None:
-            grad = grad * weight
-        differentiable = torch.is_grad_enabled()  # double backward: no in-place steps
-        if ctx.needs_input_grad[0]:
-            s = torch.sigmoid(x)
-            if pos_weight is None:  # (1 - y) - sigma(-x) = sigma(x) - y
-                gx = s - y if differentiable else s.sub_(y)
-            else:  # (1 - y) - l_w sigma(-x) = sigma(x) - y (p_w - (p_w - 1) sigma(x))
-                gx = s - (s * (1 - pos_weight)).add_(pos_weight).mul_(y)
-            gx = gx * grad if differentiable else gx.mul_(grad)
-        if ctx.needs_input_grad[1]:
-            gy = -x
-            if pos_weight is not None:
-                gy = gy + (pos_weight - 1) * _softplus_fwd(-x)
-            gy = gy * grad
-        return gx, gy, None, None, None
+    """log(1 + e^x) = log(e^0 + e^x): stable for every x, with the derivative sigma(x), also at 0."""
+    if fast.applies(x):
+        return fast_classification.softplus(x)
+    return torch.logaddexp(x, torch.zeros_like(x))
 
 
 class _BCE(torch.autograd.Function):
-    """Per-element -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)] with PyTorch's backward."""
+    """Per-element -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)] with PyTorch's gradient.
+
+    The gradient is PyTorch's convention, not the derivative of the clamped value: it keeps
+    growing where the log is clamped. The backward uses only differentiable operations, so a
+    second derivative is that of this gradient (as in PyTorch); ``setup_context``, ``jvp`` and a
+    generated vmap rule make it work under ``torch.func``.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
-        log_p = p.log().clamp_min_(-100)
-        log_1mp = torch.log1p(-p).clamp_min_(-100)
-        # -(y log p + (1 - y) log(1 - p)) = -(log(1 - p) + y (log p - log(1 - p)))
+    def forward(p: Tensor, y: Tensor, weight: Tensor | None) -> Tensor:
+        log_p, log_1mp = p.log().clamp_min_(-100), torch.log1p(-p).clamp_min_(-100)
+        # -(y log p + (1 - y) log(1 - p)) = -(log(1 - p) + y (log p - log(1 - p))), in place on fresh tensors
         loss = log_p.sub_(log_1mp).mul_(y).add_(log_1mp).neg_()
+        return loss if weight is None else loss.mul_(weight)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def _grads(p, y, weight, need_p=True, need_y=True):
+        # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
+        gp = (p - y) / (p * (1 - p)).clamp_min(_EPS) if need_p else None
+        gy = torch.log1p(-p) - p.log() if need_y else None  # -logit(p), unclamped as in PyTorch
         if weight is not None:
-            loss = loss.mul_(weight)
-        ctx.save_for_backward(p, y, weight)
-        return loss
+            gp = None if gp is None else gp * weight
+            gy = None if gy is None else gy * weight
+        return gp, gy
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         p, y, weight = ctx.saved_tensors
-        if weight is not None:
-            grad = grad * weight
-        gp = gy = None
-        if ctx.needs_input_grad[0]:
-            # PyTorch floors p(1 - p) at 1e-12: a saturated wrong prediction still gets a huge gradient
-            gp = (p - y).div_(torch.addcmul(p, p, p, value=-1).clamp_min_(_EPS)).mul_(grad)
-        if ctx.needs_input_grad[1]:
-            gy = ((-p).log1p() - p.log()).mul_(grad)  # -logit(p), unclamped as in PyTorch
-        return gp, gy, None
+        gp, gy = _BCE._grads(p, y, weight, *ctx.needs_input_grad[:2])
+        return (None if gp is None else grad * gp), (None if gy is None else grad * gy), None
+
+    @staticmethod
+    def jvp(ctx, tp, ty, tw):
+        p, y, weight = ctx.saved_tensors
+        gp, gy = _BCE._grads(p, y, weight, tp is not None, ty is not None)
+        out = 0
+        if tp is not None:
+            out = out + gp * tp
+        if ty is not None:
+            out = out + gy * ty
+        return out if isinstance(out, Tensor) else torch.zeros_like(p)
+
+
+class _BCETraced(_BCE):
+    """:class:`_BCE` without its forward-mode rule, which ``torch.compile`` cannot trace (yet)."""
+
+    jvp = torch.autograd.Function.jvp
 
 
 def _check_weight_like(w: Tensor | None, name: str, input: Tensor) -> None:
@@ -201,6 +156,7 @@ def _check_binary(input: Tensor, target: Tensor, fn: str) -> None:
 # binary cross-entropy
 
 
+@float32_under_autocast
 def binary_cross_entropy(
     input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -249,9 +205,11 @@ def binary_cross_entropy(
     _check_weight_like(weight, "weight", input)
     if weight is not None:
         weight = weight.to(input.dtype)
-    return reduce(_BCE.apply(input, target, weight), reduction)
+    bce = _BCETraced if torch.compiler.is_compiling() else _BCE
+    return reduce(bce.apply(input, target, weight), reduction)
 
 
+@float32_under_autocast
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -297,7 +255,7 @@ def binary_cross_entropy_with_logits(
     check_reduction(reduction)
     _check_weight_like(weight, "weight", input)
     _check_weight_like(pos_weight, "pos_weight", input)
-    if target.numel():
+    if target.numel() and values_visible(target):
         lo, hi = torch.aminmax(target.detach())
         if bool((lo < 0) | (hi > 1)):
             warn_pitfall(
@@ -305,16 +263,22 @@ def binary_cross_entropy_with_logits(
                 "binary_cross_entropy_with_logits expects 0/1 labels (for -1/+1 labels use "
                 "soft_margin_loss, or map them with (y + 1) / 2)"
             )
-    target = target.to(input.dtype)
+    input = input.to(target.dtype)  # PyTorch computes in the target's dtype
     weight = None if weight is None else weight.to(input.dtype)
     pos_weight = None if pos_weight is None else pos_weight.to(input.dtype)
-    return _BCEWithLogits.apply(input, target, weight, pos_weight, reduction)
+    if fast.applies(input, target, weight, pos_weight):
+        return fast_classification.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+    # (1 - y) x + l_w softplus(-x), with l_w = 1 + (p_w - 1) y the weight of the positive term
+    l_w = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * input + l_w * _softplus(-input)
+    return reduce(loss if weight is None else loss * weight, reduction)
 
 
 # --------------------------------------------------------------------------------------------
 # logistic losses with -1/+1 labels and multi-label variants
 
 
+@float32_under_autocast
 def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     r"""The logistic loss with :math:`\pm 1` labels, :math:`\log(1 + e^{-y x})`, element-wise.
 
@@ -324,7 +288,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     It is :func:`binary_cross_entropy_with_logits` with labels mapped by :math:`(y + 1)/2`.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (a target that
+          broadcasts to input's shape is accepted, as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - output: ``(*)`` for ``reduction='none'``, ``()`` otherwise.
 
     Args:
@@ -347,14 +312,18 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     """
     check_floating(input, "input")
     check_floating(target, "target", hint="soft_margin_loss takes -1/+1 labels as floats")
-    check_same_shape(input, target, hint=_SHAPE_HINT)
+    check_broadcastable(target, input, names=("target", "input"), hint=_SHAPE_HINT)
+    broadcast_with_pitfall(input, target)  # PyTorch broadcasts target to input's shape
     check_reduction(reduction)
-    if bool((target == 0).any()):
+    if values_visible(target) and bool((target == 0).any()):
         warn_pitfall(
             "target contains 0; soft_margin_loss expects -1/+1 labels (a 0 label gives the constant "
             "log 2 and no gradient). For 0/1 labels use binary_cross_entropy_with_logits"
         )
-    return reduce(_SoftMargin.apply(input, target), reduction)
+    target = target.to(input.dtype)  # PyTorch computes in the input's dtype
+    if fast.applies(input, target):
+        return reduce(fast_classification.soft_margin(input, target), reduction)
+    return reduce(_softplus(-target * input), reduction)
 
 
 def multilabel_soft_margin_loss(
@@ -371,7 +340,8 @@ def multilabel_soft_margin_loss(
     label) and ``weight``, which is one value per class.
 
     Shape:
-        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 floats.
+        - input: ``(N, C)`` or ``(C,)``; target: same shape, 0/1 (floats or integers; other
+          shapes are broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
         - weight: broadcastable to ``input`` (typically ``(C,)``).
         - output: ``(N,)`` (``()`` for ``(C,)`` input) for ``'none'``, ``()`` otherwise.
 
@@ -390,16 +360,19 @@ def multilabel_soft_margin_loss(
     Chapter: classification
     """
     check_floating(input, "input")
-    check_floating(target, "target", hint="multi-hot labels must be floats, e.g. target.float()")
-    check_same_shape(input, target)
+    check_tensor(target, "target")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target must hold 0/1 labels as numbers (e.g. target.float()), got {target.dtype}")
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
     if input.dim() == 0:
         raise ValueError("input is 0-D, but multilabel_soft_margin_loss needs shape (N, C) or (C,)")
     if weight is not None:
         check_tensor(weight, "weight")
         check_broadcastable(weight, input, names=("weight", "input"))
-    # -[y log s(x) + (1 - y) log s(-x)] = (1 - y) x + softplus(-x)
-    loss = (1 - target) * input + _softplus(-input)
+    # -[y log s(x) + (1 - y) log s(-x)], log s(x) = -softplus(-x): PyTorch's form, and its inf/NaN
+    # pattern (y = 1 at x = -inf gives +inf, not the NaN of (1 - y) x + softplus(-x))
+    loss = target * _softplus(-input) + (1 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
     loss = loss.sum(dim=-1) / input.shape[-1]
@@ -411,40 +384,15 @@ def multilabel_soft_margin_loss(
 
 
 def _batched_scores(input: Tensor, fn: str) -> tuple[Tensor, bool]:
+    """``(N, C)`` scores and whether the input was unbatched: ``(C,)``, or ``()`` (one class), as in PyTorch."""
     check_floating(input, "input")
-    check_ndim(input, "input", (1, 2), expected="(N, C) or (C,)")
-    if input.shape[-1] == 0:
+    check_ndim(input, "input", (0, 1, 2), expected="(N, C) or (C,)")
+    if input.dim() and input.shape[-1] == 0:
         raise ValueError(f"{fn}: input has shape {format_shape(input)}, with no classes")
-    return (input if input.dim() == 2 else input.unsqueeze(0)), input.dim() == 1
+    return input.reshape(-1, input.shape[-1] if input.dim() else 1), input.dim() < 2
 
 
-class _MultiMargin(torch.autograd.Function):
-    """Per-sample (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p, one (N, C) buffer each way."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, p: int, margin: float, w_t: Tensor | None) -> Tensor:
-        z = (x - x.gather(1, t)).add_(margin).clamp_min_(0)  # the hinge of every class
-        z.scatter_(1, t, 0)  # the true class is not compared with itself
-        ctx.save_for_backward(z, t, w_t)
-        ctx.p, ctx.C = p, x.shape[1]
-        h = z * z if p == 2 else z
-        loss = h.sum(dim=1, keepdim=True)
-        if w_t is not None:
-            loss = loss.mul_(w_t)
-        return loss.squeeze(1).div_(ctx.C)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        z, t, w_t = ctx.saved_tensors
-        scale = grad.unsqueeze(1) / ctx.C
-        if w_t is not None:
-            scale = scale * w_t
-        # d/dx_i = scale * p z_i^(p-1) [z_i > 0] for i != y; d/dx_y = -(sum of those)
-        gx = (z * (2 * scale)) if ctx.p == 2 else (z > 0).to(z.dtype).mul_(scale)
-        gx = gx.scatter_(1, t, -gx.sum(dim=1, keepdim=True))
-        return gx, None, None, None, None
-
-
+@float32_under_autocast
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -502,12 +450,16 @@ def multi_margin_loss(
         if weight.shape[0] != C:
             raise ValueError(f"weight has shape {format_shape(weight)} but input has {C} classes; "
                              f"weight must have shape ({C},)")
-    t = target.reshape(-1, 1)
-    w_t = None if weight is None else weight.to(x.dtype)[t]
-    loss = _MultiMargin.apply(x, t, p, float(margin), w_t)
+    y = target.reshape(-1, 1).long()
+    # the hinge of every wrong class i against the true class y; the true class is not compared with itself
+    hinge = torch.relu(x - (x.gather(1, y) - margin)).scatter(1, y, 0.0)
+    loss = (hinge if p == 1 else hinge**2).sum(dim=1) / C
+    if weight is not None:
+        loss = loss * weight.to(x.dtype)[y.squeeze(1)]
     return reduce(loss.squeeze(0) if unbatched and target.dim() == 0 else loss, reduction)
 
 
+@float32_under_autocast
 def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     r"""Multi-label hinge loss: every target class must score 1 above every non-target class.
 
@@ -548,13 +500,13 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     check_reduction(reduction)
     C = x.shape[1]
     t = target.reshape(x.shape)
-    if t.numel() and (int(t.min()) < -1 or int(t.max()) >= C):
+    if t.numel() and values_visible(t) and (int(t.min()) < -1 or int(t.max()) >= C):
         bad = int(t.min()) if int(t.min()) < -1 else int(t.max())
         raise ValueError(
             f"target contains {bad}, but its values must be class indices in [0, {C - 1}] or -1 "
             f"(the end-of-list marker)"
         )
-    if C > 2 and t.numel() and not bool((t < 0).any()) and bool(((t == 0) | (t == 1)).all()):
+    if C > 2 and t.numel() and values_visible(t) and not bool((t < 0).any()) and bool(((t == 0) | (t == 1)).all()):
         warn_pitfall(
             "target holds only 0s and 1s and no -1: it looks like a multi-hot vector, but "
             "multilabel_margin_loss reads it as a list of class indices (0 and 1, repeated). Convert "
@@ -565,16 +517,21 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     # the set Y_n: listed indices go to their column, the rest to a spare column C that is dropped
     spare = torch.where(listed, idx, C)
     is_target = torch.zeros(x.shape[0], C + 1, dtype=torch.bool, device=x.device).scatter_(1, spare, True)[:, :C]
-    L = int(listed.sum(dim=1).max()) if t.numel() else 0
+    # the longest list (every slot where its length cannot be read: under torch.compile or vmap)
+    L = (int(listed.sum(dim=1).max()) if t.numel() else 0) if values_visible(t) else t.shape[1]
     # an unlisted slot j gets score +inf and a target class i gets -inf: their hinge is exactly 0,
     # so no (N, L, C) mask is ever built
     xj = x.gather(1, idx[:, :L]).masked_fill(~listed[:, :L], float("inf"))  # (N, L)
     xi = x.masked_fill(is_target, float("-inf"))  # (N, C)
-    hinge = torch.relu((1 - xj).unsqueeze(2) + xi.unsqueeze(1))  # (N, L, C)
+    z = (1 - xj).unsqueeze(2) + xi.unsqueeze(1)  # (N, L, C)
+    # z > 0, not relu: as in PyTorch's kernel, a NaN hinge (inf - inf: infinite scores, or a
+    # real infinity meeting the ±inf mask) counts 0 instead of poisoning the sample
+    hinge = torch.where(z > 0, z, 0.0)
     loss = hinge.sum(dim=(1, 2)) / C
     return reduce(loss.squeeze(0) if unbatched else loss, reduction)
 
 
+@float32_under_autocast
 def hinge_embedding_loss(
     input: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
@@ -587,8 +544,9 @@ def hinge_embedding_loss(
     PyTorch, a target other than :math:`\pm 1` gets both terms.
 
     Shape:
-        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1`.
-        - output: ``(*)`` for ``'none'``, ``()`` otherwise.
+        - input: ``(*)``; target: ``(*)``, same shape, values :math:`\pm 1` (other shapes are
+          broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`).
+        - output: the broadcast shape for ``'none'``, ``()`` otherwise.
 
     Args:
         input: distances (or scores) :math:`x`.
@@ -606,8 +564,9 @@ def hinge_embedding_loss(
     """
     check_floating(input, "input")
     check_tensor(target, "target")
-    check_same_shape(input, target)
+    broadcast_with_pitfall(input, target)
     check_reduction(reduction)
+    target = target.to(input.dtype)  # PyTorch computes in the input's dtype
     zeros = torch.zeros_like(input)
     loss = torch.where(target != 1, (margin - input).clamp_min(0), zeros) + torch.where(
         target != -1, input, zeros
@@ -657,12 +616,11 @@ def sigmoid_focal_loss(
     """
     _check_binary(inputs, targets, "sigmoid_focal_loss")
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
-    if alpha > 1:
+    check_positive(gamma, "gamma", strict=False)  # NaN too
+    if not alpha <= 1:  # NaN too
         raise ValueError(f"alpha must be in [0, 1] (or negative to disable it), got {alpha}")
     p = torch.sigmoid(inputs)
-    ce = _BCEWithLogits.apply(inputs, targets, None, None, "none")
+    ce = binary_cross_entropy_with_logits(inputs, targets.to(inputs.dtype), reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * ((1 - p_t) ** gamma)
     if alpha >= 0:
@@ -739,17 +697,20 @@ def focal_loss(
     C = x.shape[1]
     check_class_indices(target, C, ignore_index=ignore_index)
     check_reduction(reduction)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    check_positive(gamma, "gamma", strict=False)  # NaN too
     for name, w in (("alpha", alpha), ("weight", weight)):
         if w is not None:
             check_tensor(w, name)
             if w.shape != (C,):
                 raise ValueError(f"{name} has shape {format_shape(w)} but input has {C} classes; "
                                  f"{name} must have shape ({C},)")
+    if alpha is not None and values_visible(alpha) and not bool((alpha >= 0).all()):
+        bad = alpha[~(alpha >= 0)][0].item()
+        raise ValueError(f"alpha must hold non-negative per-class factors, but it contains {bad}")
+    t = t.long()  # torch accepts uint8, int32, ... class indices; gather needs int64
     valid = t != ignore_index
-    t_safe = t.masked_fill(~valid, 0).unsqueeze(1)
-    loss, _ = _nll_of_softmax(x, t_safe.squeeze(1), valid)  # -log p_t (0 where ignored), fused backward
+    y = t.masked_fill(~valid, 0)  # ignore_index may be -100 or >= C: never index with it
+    loss = cross_entropy(x, t, ignore_index=ignore_index, reduction="none")  # -log p_t, 0 where ignored
     logpt = -loss
     if gamma != 0:
         # 1 - p_t as -expm1(log p_t): exact even when p_t is close to 1. Where p_t is exactly 1 the
@@ -760,10 +721,10 @@ def focal_loss(
         loss = loss * factor
     factor = None
     if alpha is not None:
-        factor = alpha.to(loss.dtype)[t_safe.squeeze(1)]
+        factor = torch.where(valid, alpha.to(loss.dtype)[y], 0)
     denom = valid.to(loss.dtype)
-    if weight is not None:
-        w_t = weight.to(loss.dtype)[t_safe.squeeze(1)]
+    if weight is not None:  # where, not * valid: an infinite weight of an ignored target is not inf * 0
+        w_t = torch.where(valid, weight.to(loss.dtype)[y], 0)
         factor = w_t if factor is None else factor * w_t
         denom = denom * w_t
     if factor is not None:

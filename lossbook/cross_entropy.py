@@ -1,21 +1,19 @@
 r"""Negative log-likelihood and cross-entropy, written from scratch.
 
-``cross_entropy`` is ``nll_loss`` applied to ``log_softmax(input)``, fused into one custom
-``torch.autograd.Function``: for class-index targets the forward computes
-:math:`\mathrm{LSE}(z_n) - z_{n,y_n}` (no ``(N, C)`` matrix of log-probabilities is formed), and
-the backward is the famous :math:`p - y` (softmax minus the target distribution), written in
-place into the exponentials the forward computed anyway, with class weights and label
-smoothing folded in:
-
-* class-index target, no smoothing: :math:`\partial \ell_n/\partial z_n = w_{y_n}(p_n - e_{y_n})`
-* the smoothing term :math:`-\sum_c w_c \log p_{nc}`: :math:`\partial/\partial z_n = p_n \sum_c w_c - w`
-* probability target :math:`q_n` (after smoothing): :math:`\partial \ell_n/\partial z_n
-  = p_n \sum_c w_c q_{nc} - w \odot q_n`
+``cross_entropy`` is its formula: ``log_softmax`` along the class dimension, then the
+negative log-likelihood of the target (class indices, with class weights, ``ignore_index`` and
+label smoothing; or class probabilities), then one reduction. Autograd derives the famous
+gradient :math:`p - y`, and every higher derivative.
 
 Reductions follow PyTorch exactly (through :func:`lossbook._reduction.reduce`): with class
 weights the mean divides by :math:`\sum_n w_{y_n}` over the targets that are not ignored (not by
 ``N``); with probability targets it divides by the number of samples and the weights do not
 enter the divisor.
+
+Large CPU inputs with class-index targets run a fast path instead (``lossbook.fast.cross_entropy``:
+the loss from the row's log-sum-exp alone and a fused :math:`p - y` backward written into the
+forward's exponentials), tested equal to this definition; see the appendix chapter "Making a
+loss fast".
 
 Chapter: cross-entropy
 """
@@ -23,19 +21,21 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from ._kernels import blocks
+from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import (
     check_class_indices,
     check_floating,
     check_in_range,
     check_tensor,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
-from .softmax import _exp_sum, log_softmax
+from .fast import cross_entropy as fast_cross_entropy
+from .softmax import log_softmax
 
 __all__ = ["nll_loss", "cross_entropy"]
 
@@ -89,6 +89,11 @@ def _check_index_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
     check_class_indices(target, C, name="target", ignore_index=ignore_index)
 
 
+def _as_indices(target: Tensor) -> Tensor:
+    """Class indices as int64 (gather and scatter index with it); torch accepts uint8, int32, ..."""
+    return target if target.dtype == torch.long else target.long()
+
+
 def _check_weight(weight: Tensor | None, input: Tensor) -> Tensor | None:
     if weight is None:
         return None
@@ -111,7 +116,7 @@ def _sample_rows(x: Tensor) -> Tensor:
 
 
 def _warn_if_not_log_probs(x: Tensor) -> None:
-    if x.numel() == 0:
+    if x.numel() == 0 or not values_visible(x):
         return
     rows = _sample_rows(x)
     if bool((rows > 1e-6).any()):
@@ -132,7 +137,7 @@ def _warn_if_not_log_probs(x: Tensor) -> None:
 
 
 def _warn_if_probabilities(x: Tensor) -> None:
-    if x.numel() == 0 or x.shape[1] < 2:
+    if x.numel() == 0 or x.shape[1] < 2 or not values_visible(x):
         return
     rows = _sample_rows(x)
     in_unit = bool(((rows >= 0) & (rows <= 1)).all())
@@ -145,7 +150,7 @@ def _warn_if_probabilities(x: Tensor) -> None:
 
 
 def _warn_if_indices_as_floats(target: Tensor) -> None:
-    if target.numel() == 0:
+    if target.numel() == 0 or not values_visible(target):
         return
     rows = _sample_rows(target)
     if bool((rows == rows.round()).all()) and bool((rows > 1).any()):
@@ -160,6 +165,7 @@ def _warn_if_indices_as_floats(target: Tensor) -> None:
 # nll_loss
 
 
+@float32_under_autocast
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -207,14 +213,13 @@ def nll_loss(
     check_reduction(reduction)
     _check_index_target(input, target, ignore_index)
     weight = _check_weight(weight, input)
-    x, t, unbatched = _batched(input, target)
+    x, t, unbatched = _batched(input, _as_indices(target))
     _warn_if_not_log_probs(x)
 
     keep = t != ignore_index
-    safe = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
-    picked = x.gather(1, safe.unsqueeze(1)).squeeze(1)
-    w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
-    loss = torch.where(keep, -picked * w_y, torch.zeros((), dtype=x.dtype, device=x.device))
+    y = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
+    w_y = keep.to(x.dtype) if weight is None else torch.where(keep, weight[y], 0)  # not inf * 0
+    loss = torch.where(keep, -x.gather(1, y.unsqueeze(1)).squeeze(1) * w_y, 0)
     if unbatched:
         loss, w_y = loss.squeeze(0), w_y.squeeze(0)
     if reduction == "none":
@@ -223,161 +228,16 @@ def nll_loss(
     return reduce(loss, reduction, weight=w_y)
 
 
-# --------------------------------------------------------------------------------------------
-# cross_entropy with class-index targets
-
-
 def _class_view(weight: Tensor, ndim: int) -> Tensor:
     """``(C)`` weights as ``(1, C, 1, ..., 1)`` for an ``ndim``-D ``(N, C, ...)`` tensor."""
     return weight.view(1, -1, *([1] * (ndim - 2)))
-
-
-class _CrossEntropyIndex(torch.autograd.Function):
-    """Per-element NLL of softmax(x) and, for label smoothing, the per-element smoothing term.
-
-    Returns ``(nll, smooth)`` with ``nll_n = w_{y_n} (LSE(x_n) - x_{n,y_n}) = -w_{y_n} log p_{n,y_n}``
-    and ``smooth_n = sum_c w_c (LSE(x_n) - x_{n,c}) = -sum_c w_c log p_{n,c}`` (both 0 where the
-    target is ignored); ``smooth`` is empty when not requested. The caller reduces and mixes them,
-    as PyTorch does.
-
-    The forward needs only the log-sum-exp of each row. Computing it produces the exponentials
-    ``e = exp(x - max)``; when a gradient will be needed they are kept (one tensor the size of
-    the logits, as PyTorch keeps its log-probabilities), and the backward turns them, in place,
-    into the gradient ``p * coef - onehot`` with ``p = e / sum(e)``: one pass, no new tensor.
-    """
-
-    @staticmethod
-    def forward(ctx, x, safe, keep, weight, with_smooth, keep_e):
-        acc = torch.promote_types(x.dtype, torch.float32)  # float16/bfloat16: float32 inside, as PyTorch
-        xa = x if x.dtype == acc else x.to(acc)
-        e, m, total = _exp_sum(xa, (1,), safe=False, keep=keep_e)  # e = exp(x - m), total = sum(e)
-        lse = total.log().add_(m)
-        # a row with +inf or of all -inf (m infinite: x - m is NaN) or with a NaN has no log-softmax:
-        # NaN, as in PyTorch
-        w_y = keep.to(acc) if weight is None else weight.to(acc)[safe] * keep
-        zero = torch.zeros((), dtype=acc, device=x.device)
-        picked = xa.gather(1, safe.unsqueeze(1)).squeeze(1)
-        nll = torch.where(keep, (lse.squeeze(1) - picked) * w_y, zero)
-        if with_smooth:
-            if weight is None:
-                smooth = lse.squeeze(1) * xa.shape[1] - xa.sum(1)
-            else:
-                wa = weight.to(acc)
-                smooth = lse.squeeze(1) * wa.sum() - (xa * _class_view(wa, x.dim())).sum(1)
-            smooth = torch.where(keep, smooth, zero).to(x.dtype)
-        else:
-            smooth = x.new_empty(0)
-        ctx.save_for_backward(x, m, total, safe, keep, w_y, weight)
-        ctx.e = e  # not saved_tensors: the first backward consumes it in place
-        ctx.with_smooth = with_smooth
-        if not with_smooth:
-            ctx.mark_non_differentiable(smooth)
-        return nll.to(x.dtype), smooth
-
-    @staticmethod
-    @once_differentiable  # a second derivative raises instead of silently missing terms
-    def backward(ctx, g_nll, g_smooth):
-        x, m, total, safe, keep, w_y, weight = ctx.saved_tensors
-        acc = total.dtype
-        zero = torch.zeros((), dtype=acc, device=x.device)
-        # the NLL part: w_y (p - onehot(y));  row coefficient a = g * w_y, 0 where ignored
-        a = torch.where(keep, g_nll.to(acc) * w_y, zero)
-        coef = a
-        if ctx.with_smooth:
-            # the smoothing part: p * sum_c w_c - w;  row coefficient b = g, 0 where ignored
-            b = torch.where(keep, g_smooth.to(acc), zero)
-            total_w = x.shape[1] if weight is None else weight.to(acc).sum()
-            coef = a + b * total_w
-        e, ctx.e = ctx.e, None  # a second backward (retain_graph=True) recomputes it
-        if e is None:
-            e = _exp_sum(x.to(acc), (1,), safe=False, keep=True)[0]
-        scale, y, minus_a = coef.unsqueeze(1) / total, safe.unsqueeze(1), -a.unsqueeze(1)
-        for i in blocks(e, (1,)):  # block by block, so the scatter finds its block in the cache
-            e[i].mul_(scale[i]).scatter_add_(1, y[i], minus_a[i])  # p * coef = e * coef / sum(e), minus onehot
-        grad = e
-        if ctx.with_smooth:
-            b = b.unsqueeze(1)
-            grad.sub_(b if weight is None else b * _class_view(weight.to(acc), x.dim()))
-        return grad.to(x.dtype), None, None, None, None, None
-
-
-def _nll_of_softmax(x: Tensor, safe: Tensor, keep: Tensor, weight: Tensor | None = None,
-                    with_smooth: bool = False) -> tuple[Tensor, Tensor]:
-    """``(nll, smooth)`` of :class:`_CrossEntropyIndex` for logits ``x`` (classes along dim 1).
-
-    ``nll = -w_y log softmax(x)[y]`` at the class indices ``safe`` (0 where ``keep`` is False),
-    with the fused ``p - onehot`` backward; the focal loss builds on it too. The forward keeps
-    its exponentials for the backward only when a gradient can be asked for.
-    """
-    keep_e = x.requires_grad and torch.is_grad_enabled()
-    return _CrossEntropyIndex.apply(x, safe, keep, weight, with_smooth, keep_e)
-
-
-def _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing):
-    keep = t != ignore_index
-    safe = t.masked_fill(~keep, 0)
-    with_smooth = label_smoothing > 0
-    nll, smooth = _nll_of_softmax(x, safe, keep, weight, with_smooth)
-    w_y = keep.to(x.dtype) if weight is None else weight[safe] * keep
-    if reduction == "none":
-        if not with_smooth:
-            return nll
-        return (1 - label_smoothing) * nll + smooth * (label_smoothing / x.shape[1])
-    nll_r = reduce(nll, reduction, weight=w_y)
-    if not with_smooth:
-        return nll_r
-    # reduced separately, with the same divisor, then mixed: PyTorch's order (it matters for float16)
-    smooth_r = reduce(smooth, reduction, weight=w_y)
-    return (1 - label_smoothing) * nll_r + smooth_r * (label_smoothing / x.shape[1])
-
-
-# --------------------------------------------------------------------------------------------
-# cross_entropy with class-probability targets
-
-
-class _CrossEntropyProb(torch.autograd.Function):
-    """Per-sample ``-sum_c w_c q_c log p_c`` for a smoothed probability target ``q``."""
-
-    @staticmethod
-    def forward(ctx, x, target, weight, label_smoothing):
-        logp = log_softmax(x, dim=1)
-        q = target if label_smoothing == 0 else target * (1 - label_smoothing) + label_smoothing / x.shape[1]
-        wq = q if weight is None else q * _class_view(weight, x.dim())
-        ctx.save_for_backward(logp, wq, q, weight)
-        ctx.label_smoothing = label_smoothing
-        return -(logp * wq).sum(1)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        logp, wq, q, weight = ctx.saved_tensors
-        g = g.unsqueeze(1)
-        grad_x = grad_t = grad_w = None
-        if ctx.needs_input_grad[0]:
-            # p * sum_c (w q)_c - w q
-            grad_x = logp.exp().mul_(wq.sum(1, keepdim=True)).sub_(wq).mul_(g)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            minus_g_logp = -g * logp
-            if ctx.needs_input_grad[1]:
-                grad_t = minus_g_logp * (1 - ctx.label_smoothing)
-                if weight is not None:
-                    grad_t = grad_t * _class_view(weight, logp.dim())
-            if ctx.needs_input_grad[2]:
-                dims = [d for d in range(logp.dim()) if d != 1]
-                grad_w = (minus_g_logp * q).sum(dims)
-        return grad_x, grad_t, grad_w, None
-
-
-def _cross_entropy_prob(x, t, weight, reduction, label_smoothing):
-    loss = _CrossEntropyProb.apply(x, t, weight, label_smoothing)
-    # PyTorch: sum over everything / number of samples (weights never enter the divisor)
-    return reduce(loss, reduction, weight=torch.ones_like(loss))
 
 
 # --------------------------------------------------------------------------------------------
 # cross_entropy
 
 
+@float32_under_autocast
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -402,7 +262,7 @@ def cross_entropy(
         \ell_n = -\sum_c w_c\, q_{n,c} \log p_{n,c}, \qquad \ell_{\text{mean}} = \frac{1}{N} \sum_n \ell_n
 
     The gradient with respect to the logits is :math:`p - y` (softmax minus the, smoothed and
-    weighted, target), implemented as a hand-written backward.
+    weighted, target).
 
     Shape:
         - input: ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` logits.
@@ -455,18 +315,35 @@ def cross_entropy(
                 f"shape {format_shape(input)} of input); ignore_index only applies to class-index "
                 f"targets: leave it at its default (-100) and give ignored samples a zero target row"
             )
-        x, t, unbatched = _batched(input, target.to(input.dtype))
+        x, q, unbatched = _batched(input, target.to(input.dtype))
         _warn_if_probabilities(x)
-        _warn_if_indices_as_floats(t)
-        loss = _cross_entropy_prob(x, t, weight, reduction, label_smoothing)
-    else:
-        _check_index_target(input, target, ignore_index)
-        if weight is not None and weight.requires_grad and torch.is_grad_enabled():
-            raise ValueError(
-                "weight requires grad, but cross_entropy with class-index targets does not differentiate "
-                "with respect to the class weights (PyTorch refuses it too); pass weight.detach()"
-            )
-        x, t, unbatched = _batched(input, target)
-        _warn_if_probabilities(x)
-        loss = _cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)
+        _warn_if_indices_as_floats(q)
+        C = x.shape[1]
+        q = q * (1 - label_smoothing) + label_smoothing / C if label_smoothing > 0 else q
+        wq = q if weight is None else q * _class_view(weight, x.dim())
+        loss = reduce(-(wq * log_softmax(x, dim=1)).sum(1), reduction)  # mean: over samples, not weights
+        return loss.squeeze(0) if unbatched and reduction == "none" else loss
+    _check_index_target(input, target, ignore_index)
+    if weight is not None and weight.requires_grad and torch.is_grad_enabled():
+        raise ValueError(
+            "weight requires grad, but cross_entropy with class-index targets does not differentiate "
+            "with respect to the class weights (PyTorch refuses it too); pass weight.detach()"
+        )
+    x, t, unbatched = _batched(input, _as_indices(target))
+    _warn_if_probabilities(x)
+    if fast.applies(x, weight):
+        loss = fast_cross_entropy.cross_entropy_index(x, t, weight, ignore_index, reduction, label_smoothing)
+        return loss.squeeze(0) if unbatched and reduction == "none" else loss
+    C, acc = x.shape[1], torch.promote_types(x.dtype, torch.float32)  # float16: float32 inside, as PyTorch
+    log_p = log_softmax(x.to(acc), dim=1)
+    keep = t != ignore_index
+    y = t.masked_fill(~keep, 0)  # ignore_index may be -100 or >= C: never index with it
+    w = torch.ones(C, dtype=acc, device=x.device) if weight is None else weight.to(acc)
+    w_y = torch.where(keep, w[y], 0)  # not w[y] * keep: an infinite weight times 0 is NaN
+    nll = torch.where(keep, -log_p.gather(1, y.unsqueeze(1)).squeeze(1) * w_y, 0).to(x.dtype)
+    w_y = w_y.to(x.dtype)
+    loss = reduce(nll, reduction, weight=w_y)
+    if label_smoothing > 0:  # -sum_c w_c log p_c, reduced alike, then mixed: PyTorch's order
+        smooth = torch.where(keep, -(log_p * _class_view(w, x.dim())).sum(1), 0).to(x.dtype)
+        loss = (1 - label_smoothing) * loss + reduce(smooth, reduction, weight=w_y) * (label_smoothing / C)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss

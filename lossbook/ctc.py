@@ -11,8 +11,10 @@ label. A *path* :math:`\pi` picks one class (or the blank) per frame; the collap
 The sum is computed by the forward algorithm on the *extended* label sequence
 :math:`y' = (\varnothing, y_1, \varnothing, y_2, \dots, y_L, \varnothing)` of length
 :math:`2L + 1`, in log space, vectorised over the batch and the lattice states and looping
-only over time. The gradient is the forward–backward (α–β) formula, written by hand in a
-custom ``torch.autograd.Function``.
+only over time (:func:`ctc_alpha_step`); autograd derives the gradient. Plain tensors (outside
+``torch.func`` and ``torch.compile``) run a fast path instead (``lossbook.fast.ctc``: α and β in
+one in-place sweep and the forward–backward gradient written by hand), tested equal to this
+definition; see the appendix chapter "Making a loss fast".
 
 Chapter: ctc
 """
@@ -24,8 +26,17 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import fast
 from ._reduction import check_reduction, reduce
-from ._validation import check_floating, check_tensor, format_shape, warn_pitfall
+from ._validation import (
+    check_floating,
+    check_tensor,
+    float32_under_autocast,
+    format_shape,
+    values_visible,
+    warn_pitfall,
+)
+from .fast import ctc as fast_ctc
 from .softmax import logsumexp
 
 __all__ = [
@@ -67,6 +78,16 @@ def _as_lengths(x, name: str, n: int, device) -> Tensor:
     return t
 
 
+def _check_blank(blank: int, C: int | None = None) -> None:
+    """``blank`` is a class index: an int in ``[0, C - 1]`` (a negative one would silently index
+    from the end, and one past the last class would make the decoders return wrong labellings)."""
+    if isinstance(blank, bool) or not isinstance(blank, int):
+        raise TypeError(f"blank must be an int (the blank's class index), got {type(blank).__name__} {blank!r}")
+    if blank < 0 or (C is not None and blank >= C):
+        where = f"[0, {C - 1}] for C={C} classes" if C is not None else ">= 0"
+        raise ValueError(f"blank must be a class index in {where}, got {blank}")
+
+
 def _prepare(log_probs, targets, input_lengths, target_lengths, blank: int):
     """Validate the arguments of ``ctc_loss``; return the batched, padded, checked tensors.
 
@@ -97,8 +118,7 @@ def _prepare(log_probs, targets, input_lengths, target_lengths, blank: int):
         targets = targets.unsqueeze(0)
     T, N, C = log_probs.shape
     device = log_probs.device
-    if not 0 <= blank < C:
-        raise ValueError(f"blank must be a class index in [0, {C - 1}] for C={C} classes, got {blank}")
+    _check_blank(blank, C)
     # E31: a batch-first (N, T, C) tensor gives a batch size that disagrees with the lengths
     n_lengths = (input_lengths.numel() if isinstance(input_lengths, Tensor)
                  else len(input_lengths) if isinstance(input_lengths, (list, tuple)) else None)
@@ -185,7 +205,7 @@ def _warn_if_not_log_probs(lp: Tensor) -> None:
     Raw logits or probabilities give a finite loss that can even be negative, with no error.
     """
     rows = lp[:16, :4].reshape(-1, lp.shape[-1]).detach()
-    if rows.numel() == 0 or torch.compiler.is_compiling():
+    if rows.numel() == 0 or not values_visible(lp):
         return
     if bool((rows > 1e-6).any()):
         warn_pitfall(
@@ -220,23 +240,6 @@ def _extend(targets: Tensor, blank: int) -> tuple[Tensor, Tensor]:
 
 # --------------------------------------------------------------------------------------------
 # the forward algorithm
-
-
-def _lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
-    """log(e^{a(s)} + e^{a(s-1)} + e^{a(s-2)} [if skip]) for every state, from a padded row.
-
-    ``prev`` is ``(*, S' + 2)``: the previous frame's log-α behind two ``-inf`` states, so that
-    the three predecessors of every state are three shifted views; ``skip_add`` ``(*, S')`` is 0
-    where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
-    the forward and backward sweeps: the max-shifted log-sum-exp of ``lossbook.softmax``
-    written out for three terms, in place and without autograd's bookkeeping
-    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``).
-    """
-    stay, one_back, two_back = prev[..., 2:], prev[..., 1:-1], prev[..., :-2] + skip_add
-    m = torch.maximum(torch.maximum(stay, one_back), two_back)
-    m = m.masked_fill_(m.isinf(), 0.0)  # an all -inf triple stays -inf instead of becoming NaN
-    total = (stay - m).exp_().add_((one_back - m).exp_()).add_(two_back.sub_(m).exp_())
-    return total.log_().add_(m)
 
 
 def _skip_add(skip: Tensor, dtype) -> Tensor:
@@ -277,69 +280,45 @@ def ctc_alpha_step(alpha_prev: Tensor, log_probs_t: Tensor, skip: Tensor) -> Ten
         >>> ctc_alpha_step(a, torch.tensor([-0.5, -0.5, -0.5]), torch.zeros(3, dtype=torch.bool))
         tensor([-0.5000, -0.1867, -1.5000])
 
-    ``ctc_loss`` runs the same computation on a pre-padded buffer (no copy per step).
+    The fast path of ``ctc_loss`` (``lossbook.fast.ctc``) runs the same computation in place on a
+    pre-padded buffer (no copy per step).
 
     Chapter: ctc
     """
-    window = _pad2(alpha_prev).unfold(-1, 3, 1)  # [..., s, :] = α(s-2), α(s-1), α(s)
-    return logsumexp(window + _skip_add(skip, alpha_prev.dtype), dim=-1) + log_probs_t
+    check_floating(alpha_prev, "alpha_prev")
+    check_floating(log_probs_t, "log_probs_t")
+    check_tensor(skip, "skip")
+    if skip.dtype != torch.bool:
+        raise TypeError(f"skip must be a bool mask (True where the s-2 -> s jump is allowed), got {skip.dtype}")
+    if alpha_prev.dim() == 0:
+        raise ValueError("alpha_prev has shape () but must be (*, S'): one log-alpha per state of the extended labels")
+    for name, x in (("log_probs_t", log_probs_t), ("skip", skip)):
+        if x.shape != alpha_prev.shape:
+            raise ValueError(f"{name} has shape {format_shape(x)} but alpha_prev has shape "
+                             f"{format_shape(alpha_prev)}; both must be (*, S'), one value per state")
+    window = _pad2(alpha_prev).unfold(-1, 3, 1) + _skip_add(skip, alpha_prev.dtype)  # α(s-2), α(s-1), α(s)
+    # an unreachable state (all three -inf) stays -inf; its log-sum-exp is taken of zeros instead,
+    # so that its gradient is 0 rather than NaN (0/0): the "double where"
+    reachable = ~(window == _NEG_INF).all(dim=-1)  # NaN stays NaN
+    safe = torch.where(reachable.unsqueeze(-1), window, 0)
+    return torch.where(reachable, logsumexp(safe, dim=-1), _NEG_INF) + log_probs_t
 
 
 def _log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
     """log-α for every frame: lp_ext ``(T, N, S')`` → ``(T, N, S')`` (frames ≥ ``steps`` are -inf).
 
-    α lives in a buffer with two ``-inf`` states in front, so that the three predecessors of
-    every state are shifted views of the previous row (no copy per step): the loop is over
-    time only.
+    The forward algorithm itself: start in the leading blank or on the first label, then one
+    :func:`ctc_alpha_step` per frame. The loop is over time only; batch and states are vectorised.
     """
     T, N, Sx = lp_ext.shape
-    buf = lp_ext.new_full((T, N, Sx + 2), _NEG_INF)
-    if steps:
-        buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
-    skip_add = torch.zeros(skip.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~skip, _NEG_INF)
+    if steps == 0:
+        return torch.full_like(lp_ext, _NEG_INF)
+    states = torch.arange(Sx, device=lp_ext.device)
+    rows = [torch.where(states < 2, lp_ext[0], _NEG_INF)]  # α_0: the leading blank or the first label
     for t in range(1, steps):
-        buf[t, :, 2:] = _lse3(buf[t - 1], skip_add).add_(lp_ext[t])
-    return buf[..., 2:]
-
-
-def _log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """log-α and log-β in one sweep over time: ``(T, N, S')`` each.
-
-    β is the α recursion run backwards in time on the reversed lattice, started at each sample's
-    last frame in its two final states. Loop step ``k`` advances α to frame ``k`` and β to frame
-    ``steps - 1 - k``, stacked along the batch, so a training step makes ``T`` small launches of
-    each kernel instead of ``2T``.
-    """
-    T, N, Sx = lp_ext.shape
-    # reversed lattice: state r is state Sx-1-r; the jump into s from s+2 is allowed when the
-    # jump into s+2 from s is (skip[s+2])
-    skip_b = torch.zeros_like(skip)
-    skip_b[:, : Sx - 2] = skip[:, 2:]
-    both = torch.cat([skip, skip_b.flip(-1)])  # (2N, S')
-    skip_add = torch.zeros(both.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~both, _NEG_INF)
-    lp_r = lp_ext[:steps].flip(-1).flip(0)  # row k: frame steps-1-k, states reversed
-    emit = torch.cat([lp_ext[:steps], lp_r], dim=1)  # (steps, 2N, S')
-    # β starts at frame il-1, i.e. at loop step steps-il, in the (reversed) final two states
-    states = torch.arange(Sx - 1, -1, -1, device=lp_ext.device)
-    two_l = 2 * tl.unsqueeze(1)
-    end = (states == two_l) | ((states == two_l - 1) & (two_l > 0))
-    k = torch.arange(steps, device=lp_ext.device).view(steps, 1, 1)
-    restart = torch.cat([torch.zeros(steps, N, 1, dtype=torch.bool, device=lp_ext.device),
-                         (k == (steps - il).view(1, N, 1))], dim=1)  # (steps, 2N, 1)
-    start_values = torch.cat([torch.full_like(lp_r, _NEG_INF), lp_r.masked_fill(~end, _NEG_INF)], dim=1)
-    buf = lp_ext.new_full((max(steps, 1), 2 * N, Sx + 2), _NEG_INF)
-    if steps:
-        buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
-        buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
-    for step in range(1, steps):
-        rec = _lse3(buf[step - 1], skip_add).add_(emit[step])
-        buf[step, :, 2:] = torch.where(restart[step], start_values[step], rec)
-    alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
-    beta = lp_ext.new_full((T, N, Sx), _NEG_INF)
-    if steps:
-        alpha[:steps] = buf[:, :N, 2:]
-        beta[:steps] = buf[:, N:, 2:].flip(0).flip(-1)
-    return alpha, beta
+        rows.append(ctc_alpha_step(rows[-1], lp_ext[t], skip))
+    rows += [torch.full_like(lp_ext[0], _NEG_INF)] * (T - steps)  # no frames left
+    return torch.stack(rows)
 
 
 def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
@@ -350,7 +329,10 @@ def _final(alpha: Tensor, il: Tensor, tl: Tensor) -> Tensor:
     a_end = last.gather(1, (2 * tl).unsqueeze(1)).squeeze(1)
     a_lab = last.gather(1, (2 * tl - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     a_lab = a_lab.masked_fill(tl == 0, _NEG_INF)
-    ll = logsumexp(torch.stack([a_end, a_lab], dim=-1), dim=-1)
+    ends = torch.stack([a_end, a_lab], dim=-1)
+    # a target that cannot be aligned (both end states -inf): log p = -inf, with a zero gradient, not NaN
+    aligned = ~(ends == _NEG_INF).all(dim=-1)  # NaN stays NaN
+    ll = torch.where(aligned, logsumexp(torch.where(aligned.unsqueeze(-1), ends, 0), dim=-1), _NEG_INF)
     # no frame at all: the empty target has probability 1, any other target 0
     empty = torch.where(tl == 0, 0.0, _NEG_INF).to(ll)
     return torch.where(il == 0, empty, ll)
@@ -391,52 +373,7 @@ def ctc_log_alpha(log_probs: Tensor, targets: Tensor, input_lengths, target_leng
     return alpha.squeeze(1) if unbatched else alpha
 
 
-class _CTCLoss(torch.autograd.Function):
-    """Per-sample CTC negative log-likelihood with the α–β gradient, as PyTorch defines it."""
-
-    @staticmethod
-    def forward(ctx, lp: Tensor, padded: Tensor, il: Tensor, tl: Tensor, blank: int, zero_infinity: bool):
-        ext, skip = _extend(padded, blank)
-        T, N, C = lp.shape
-        steps = int(il.max()) if N else 0
-        lp_ext = lp.gather(2, ext.unsqueeze(0).expand(T, -1, -1))
-        if ctx.needs_input_grad[0]:  # training: β in the same sweep, for the backward
-            alpha, beta = _log_alpha_beta(lp_ext, skip, il, tl, steps)
-        else:
-            alpha = beta = _log_alpha(lp_ext, skip, steps)
-        nll = -_final(alpha, il, tl)
-        ctx.save_for_backward(lp, alpha, beta, ext, il, nll)
-        ctx.zero_infinity = zero_infinity
-        if zero_infinity:
-            return nll.masked_fill(nll == float("inf"), 0.0)
-        return nll
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        lp, alpha, beta, ext, il, nll = ctx.saved_tensors
-        T, N, C = lp.shape
-        # α_t(s) β_t(s) / p_t(y'_s) / p(y|x) is the posterior probability of being in state s at
-        # frame t; summed over the states that carry class c it is the "occupancy" γ_t(c).
-        ab = alpha + beta  # β includes the emission at t, so α+β counts it twice
-        # log Σ_{s: y'_s = c} e^{ab_s} per class c: a log-sum-exp over the states of each class,
-        # shifted by that class's own max (a shared max would underflow the unlikely classes)
-        index = ext.unsqueeze(0).expand(T, -1, -1)
-        m = lp.new_full((T, N, C), _NEG_INF).scatter_reduce_(2, index, ab, "amax")
-        m = m.masked_fill_(m.isinf(), 0.0)
-        summed = lp.new_zeros(T, N, C).scatter_add_(2, index, (ab - m.gather(2, index)).exp_())
-        log_ab = summed.log_().add_(m)
-        # PyTorch's convention: the gradient with respect to the *logits* of a log_softmax, i.e.
-        # p_t(c) - γ_t(c), returned as the gradient of log_probs (see the chapter)
-        grad = lp.exp() - (log_ab + nll.view(1, N, 1) - lp).exp()
-        frames = torch.arange(T, device=lp.device).view(T, 1, 1) < il.view(1, N, 1)
-        keep = frames
-        if ctx.zero_infinity:
-            keep = keep & (nll != float("inf")).view(1, N, 1)
-        grad = torch.where(keep, grad * grad_out.view(1, N, 1), 0.0)
-        return grad, None, None, None, None, None
-
-
+@float32_under_autocast
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,
@@ -495,7 +432,19 @@ def ctc_loss(
     lp, padded, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
     _warn_if_not_log_probs(lp)
     _warn_infeasible(il, tl, tl + _repeats(padded, tl))
-    loss = _CTCLoss.apply(lp, padded, il, tl, blank, bool(zero_infinity))
+    if fast.applies(lp, min_numel=0, cpu_only=False):  # the kernel wins at every size
+        loss = fast_ctc.ctc_nll(lp, padded, il, tl, blank, bool(zero_infinity))
+    else:
+        ext, skip = _extend(padded, blank)
+        lp_ext = lp.gather(2, ext.unsqueeze(0).expand(lp.shape[0], -1, -1))  # log p_t(y'_s)
+        loss = -_final(_log_alpha(lp_ext, skip, int(il.max()) if il.numel() else 0), il, tl)
+        # PyTorch's gradient convention (see below): that of the logits of a log_softmax, p_t(c) - γ_t(c).
+        # The derivative of -log p(y|x) is -γ_t(c); a term of value 0 whose gradient is p_t(c) adds the rest
+        frames = (torch.arange(lp.shape[0], device=lp.device).unsqueeze(1) < il).unsqueeze(2)
+        p = torch.where(frames, lp.exp(), 0).sum(dim=(0, 2))
+        loss = loss + (p - p.detach())
+        if zero_infinity:
+            loss = torch.where(loss == float("inf"), 0, loss)
     if reduction == "mean":
         loss = loss / tl.clamp(min=1).to(loss.dtype)
     if unbatched and reduction == "none":
@@ -529,10 +478,19 @@ def ctc_collapse(path: Tensor | Sequence[int], blank: int = 0) -> Tensor:
 
     Chapter: ctc
     """
-    p = torch.as_tensor(path)
+    _check_blank(blank)
+    if isinstance(path, (list, tuple)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in path):
+            raise TypeError("path must be a 1-D tensor or a list of ints (one class per frame), got a "
+                            f"{type(path).__name__} containing {sorted({type(v).__name__ for v in path})}")
+        p = torch.tensor(list(path), dtype=torch.long)
+    elif isinstance(path, Tensor):
+        p = path
+    else:
+        raise TypeError(f"path must be a 1-D tensor or a list of ints (one class per frame), got {type(path).__name__}")
     if p.dim() != 1:
         raise ValueError(f"path has shape {format_shape(p)} but must be 1-D (one class per frame)")
-    if p.is_floating_point():
+    if p.is_floating_point() or p.is_complex() or p.dtype == torch.bool:
         raise TypeError(f"path holds class indices and must have an integer dtype, got {p.dtype}")
     first = torch.ones_like(p, dtype=torch.bool)
     first[1:] = p[1:] != p[:-1]
@@ -571,10 +529,11 @@ def ctc_min_input_length(targets: Tensor, target_lengths: Tensor | Sequence[int]
     return need.squeeze(0) if single else need
 
 
-def _batched(log_probs: Tensor, input_lengths) -> tuple[Tensor, Tensor, bool]:
+def _batched(log_probs: Tensor, input_lengths, blank: int) -> tuple[Tensor, Tensor, bool]:
     check_floating(log_probs, "log_probs")
     if log_probs.dim() not in (2, 3):
         raise ValueError(f"log_probs has shape {format_shape(log_probs)} but must be (T, N, C) or (T, C)")
+    _check_blank(blank, log_probs.shape[-1])
     unbatched = log_probs.dim() == 2
     lp = log_probs.unsqueeze(1) if unbatched else log_probs
     T, N, _ = lp.shape
@@ -611,7 +570,7 @@ def ctc_greedy_decode(log_probs: Tensor, input_lengths=None, blank: int = 0) -> 
 
     Chapter: ctc
     """
-    lp, il, unbatched = _batched(log_probs, input_lengths)
+    lp, il, unbatched = _batched(log_probs, input_lengths, blank)
     T = lp.shape[0]
     best = lp.argmax(dim=2).T  # (N, T)
     keep = torch.ones_like(best, dtype=torch.bool)
@@ -667,7 +626,7 @@ def ctc_prefix_beam_search(log_probs: Tensor, input_lengths=None, beam_width: in
 
     Chapter: ctc
     """
-    lp, il, unbatched = _batched(log_probs, input_lengths)
+    lp, il, unbatched = _batched(log_probs, input_lengths, blank)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     table = lp.detach().to("cpu", torch.float64).tolist()
@@ -719,7 +678,8 @@ def ctc_forced_alignment(log_probs: Tensor, targets: Tensor, input_lengths, targ
         tensor([0, 1, 0])
 
     Follows ``torchaudio.functional.forced_align`` (frame labels and their log-probabilities),
-    batched. A target that cannot be aligned (too few frames) is a ``ValueError``.
+    batched. A target that cannot be aligned (too few frames, or every alignment of probability 0)
+    is a ``ValueError``.
 
     Chapter: ctc
     """
@@ -750,6 +710,11 @@ def ctc_forced_alignment(log_probs: Tensor, targets: Tensor, input_lengths, targ
     n_idx = torch.arange(N, device=lp.device)
     end_blank = delta[n_idx, 2 * tl]
     end_label = torch.where(tl > 0, delta[n_idx, (2 * tl - 1).clamp(min=0)], _NEG_INF)
+    impossible = (torch.maximum(end_blank, end_label) == _NEG_INF) & (il > 0)
+    if bool(impossible.any()):  # no path of non-zero probability: a trace-back would be arbitrary
+        n = int(impossible.nonzero()[0])
+        raise ValueError(f"sample {n} cannot be aligned: every alignment of its target has probability 0 "
+                         f"(log_probs is -inf on each of them)")
     state = torch.where(end_label > end_blank, 2 * tl - 1, 2 * tl)
     path = torch.empty(T, N, dtype=torch.long, device=lp.device)
     for t in range(T - 1, -1, -1):

@@ -1,7 +1,8 @@
 r"""KL divergence and its relatives, written from scratch.
 
 * :func:`kl_div`: PyTorch's ``kl_div`` (same signature, semantics, inf/NaN behaviour and
-  gradients), with a warning for the default ``reduction='mean'``, which is not the KL divergence.
+  gradients: the same three tensor operations), with a warning for the default
+  ``reduction='mean'``, which is not the KL divergence.
 * :func:`js_divergence`: the Jensen–Shannon divergence of two categorical distributions given as
   log-probabilities (symmetric, bounded by :math:`\log 2`).
 * :func:`gaussian_kl`: the closed-form KL between diagonal Gaussians (the VAE term).
@@ -24,7 +25,9 @@ from ._validation import (
     check_ndim,
     check_positive,
     check_same_shape,
+    float32_under_autocast,
     format_shape,
+    values_visible,
     warn_pitfall,
 )
 from .softmax import log_softmax, logsumexp
@@ -38,47 +41,7 @@ _KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
 # kl_div
 
 
-def _kl_pointwise(x: Tensor, t: Tensor, log_target: bool) -> Tensor:
-    r"""``t·(log t − x)`` (or ``e^t·(t − x)`` in log space), element-wise, same-shape inputs.
-
-    The convention :math:`0 \log 0 = 0` is an explicit ``masked_fill``: ``t * t.log()`` is
-    ``0 · (−inf) = NaN`` at ``t = 0`` and is replaced by 0 there. ``t · x`` is *not* masked, so an
-    input of ``−inf`` where the target is 0 still gives NaN, exactly as in PyTorch.
-    """
-    if log_target:
-        return t.exp().mul_(t - x)
-    out = t.log().mul_(t)
-    out.masked_fill_(t == 0, 0)
-    return out.addcmul_(t, x, value=-1)
-
-
-class _KLDiv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor, log_target: bool) -> Tensor:
-        ctx.save_for_backward(x, t)
-        ctx.log_target = log_target
-        return _kl_pointwise(x, t, log_target)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, t = ctx.saved_tensors
-        gx = gt = None
-        if ctx.log_target:
-            et = t.exp()
-            if ctx.needs_input_grad[0]:
-                gx = -(grad * et)
-            if ctx.needs_input_grad[1]:
-                # d/dt e^t (t - x) = e^t (t - x) + e^t, in PyTorch's order of operations
-                gt = grad * (t - x) * et + grad * et
-        else:
-            if ctx.needs_input_grad[0]:
-                gx = t * -grad
-            if ctx.needs_input_grad[1]:
-                # d/dt [t log t - t x] = log t + t/t - x: NaN at t = 0 (0/0), as PyTorch's xlogy gives
-                gt = grad * (t.log() + t / t - x)
-        return gx, gt, None
-
-
+@float32_under_autocast
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     r"""The Kullback–Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)`, with PyTorch's argument order.
 
@@ -144,8 +107,9 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
             f"input has shape {format_shape(input)} and target {format_shape(target)}: they broadcast to "
             f"{format_shape(shape)}, which is rarely intended; give both the same shape"
         )
-    positive_input = input.numel() > 0 and bool(input.detach().amax() > 0)
-    negative_target = not log_target and target.numel() > 0 and bool(target.detach().amin() < 0)
+    visible = values_visible(input, target)
+    positive_input = visible and input.numel() > 0 and bool(input.detach().amax() > 0)
+    negative_target = visible and not log_target and target.numel() > 0 and bool(target.detach().amin() < 0)
     if positive_input and negative_target:
         warn_pitfall(
             "the arguments look swapped: input has positive values and target negative ones; "
@@ -161,12 +125,12 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
             "target contains negative values, which gives NaN: with log_target=False the target must hold "
             "probabilities; if it holds log-probabilities, pass log_target=True"
         )
-    dtype = torch.result_type(input, target)
-    x, t = input.to(dtype), target.to(dtype)
-    if x.shape != shape or t.shape != shape:
-        x, t = torch.broadcast_tensors(x, t)
-        x, t = x.contiguous(), t.contiguous()
-    loss = _KLDiv.apply(x, t, log_target)  # broadcast gradients are summed back by autograd
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # t log t - t x with 0 log 0 = 0 (xlogy); t x is not masked, so input -inf where the target
+        # is 0 still gives NaN, exactly as in PyTorch
+        loss = torch.xlogy(target, target) - target * input
     batch = input.size(0) if input.dim() != 0 else 1
     if reduction == "batchmean":
         return reduce(loss, "batchmean", batch_size=batch, allowed=_KL_REDUCTIONS)
@@ -219,7 +183,8 @@ def js_divergence(p_log: Tensor, q_log: Tensor, dim: int = -1, reduction: str = 
     check_ndim(p_log, "p_log", min_ndim=1, expected="at least 1-D (the outcomes along dim)")
     if isinstance(dim, bool) or not isinstance(dim, int) or not -p_log.dim() <= dim < p_log.dim():
         raise ValueError(f"dim={dim!r} is out of range for p_log of shape {format_shape(p_log)}")
-    if p_log.numel() and bool(torch.maximum(p_log.detach().amax(), q_log.detach().amax()) > 1e-6):
+    largest = torch.maximum(p_log.detach().amax(), q_log.detach().amax()) if p_log.numel() else None
+    if largest is not None and values_visible(p_log, q_log) and bool(largest > 1e-6):
         warn_pitfall("p_log or q_log contains positive values, so they are not log-probabilities; pass "
                      "log_softmax outputs (or the log of probabilities), not logits or probabilities")
     # an outcome impossible under both: exclude it from log M (LSE of two -inf has a NaN gradient)
@@ -353,7 +318,7 @@ def distillation_loss(
     check_floating(teacher_logits, "teacher_logits")
     check_ndim(student_logits, "student_logits", (2,), expected="2-D (N, C)")
     check_same_shape(student_logits, teacher_logits, names=("student_logits", "teacher_logits"))
-    check_positive(temperature, "temperature")
+    check_positive(temperature, "temperature", finite=True)
     if target is None:
         if alpha is not None and alpha != 1:
             raise ValueError(

@@ -1,15 +1,16 @@
 r"""Regression losses: L1, MSE, RMSE, Huber, SmoothL1, log-cosh, quantile (pinball), Gaussian and
 Poisson negative log-likelihoods.
 
-Most of these losses are a function :math:`\rho` of the residual :math:`d = \hat y - y` alone.
-They share one custom autograd Function, :class:`_Pointwise`, which takes the loss
-:math:`\rho(d)` and its derivative :math:`\psi(d) = \rho'(d)` (the "psi function" of robust
-statistics): the forward pass evaluates :math:`\rho`, the backward pass multiplies the upstream
-gradient by :math:`\psi`. Writing :math:`\psi` by hand is both faster than differentiating the
-forward graph and the clearest statement of what the optimiser feels:
+Most of these losses are a function :math:`\rho` of the residual :math:`d = \hat y - y` alone,
+written here as that formula in a few tensor operations; autograd derives its derivative
+:math:`\psi(d) = \rho'(d)` (the "psi function" of robust statistics, what the optimiser feels):
 
 * L1: :math:`\psi(d) = \operatorname{sign}(d)`;  MSE: :math:`\psi(d) = 2d`;
 * Huber: :math:`\psi(d) = \operatorname{clamp}(d, -\delta, \delta)`;  log-cosh: :math:`\psi(d) = \tanh d`.
+
+Large CPU inputs of these residual losses run a fast path instead (``lossbook.fast.regression``:
+cache-sized blocks, in-place steps, :math:`\psi` written by hand), tested equal to these
+definitions; see the appendix chapter "Making a loss fast".
 
 Shapes: unlike PyTorch, which broadcasts ``input`` against ``target`` with a warning (an
 ``(N, 1)`` prediction against an ``(N,)`` target silently becomes an ``(N, N)`` loss),
@@ -20,19 +21,24 @@ Chapter: regression
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_floating,
     check_in_range,
     check_positive,
     check_same_shape,
+    float32_under_autocast,
     format_shape,
+    values_visible,
 )
+from .fast import regression as fast_regression
 
 __all__ = [
     "l1_loss",
@@ -63,6 +69,16 @@ def _check_pair(input: Tensor, target: Tensor) -> None:
     check_same_shape(input, target, hint=_BROADCAST_HINT)
 
 
+def _torch_pair(input: Tensor, target: Tensor, *, expand: bool = True) -> tuple[Tensor, Tensor]:
+    """A torch-named loss broadcasts ``input`` against ``target`` as PyTorch does (with a PitfallWarning)."""
+    check_floating(input, "input")
+    check_floating(target, "target")
+    broadcast_with_pitfall(input, target)
+    if input.shape == target.shape or not expand:
+        return input, target
+    return tuple(torch.broadcast_tensors(input, target))
+
+
 def _check_weight(weight: Tensor | None, input: Tensor) -> None:
     if weight is None:
         return
@@ -70,94 +86,18 @@ def _check_weight(weight: Tensor | None, input: Tensor) -> None:
     check_same_shape(input, weight, names=("input", "weight"), hint="one weight per element, as in PyTorch")
 
 
-_BLOCK = 1 << 18
-"""Elements per block of the reduced passes: 1 MiB of float32, which stays in the L2 cache. Measured
-on an idle 2-core CPU at 1e7 elements (forward + backward): 2^15-element blocks spent most of their
-time in per-block Python overhead (1.4x PyTorch's Huber), 2^18-2^20 ran at 0.6-0.8x, and 2^24 (no
-blocking to speak of) at 1.7x. On an oversubscribed CPU smaller blocks fare better."""
-
-
-def _in_place() -> bool:
-    """Whether a helper may overwrite its fresh argument: not while a double backward is recorded."""
-    return not torch.is_grad_enabled()
-
-
-class _Pointwise(torch.autograd.Function):
-    """``reduce(rho(d))`` for ``d = input - target``, with the backward ``psi``: the chain rule by hand.
-
-    ``rho(d)`` returns the per-element losses and ``psi(d, g)`` returns :math:`g \\cdot \\rho'(d)`;
-    both work in place on ``d``, a fresh tensor, when :func:`_in_place` allows it (the blocked
-    backward relies on ``psi`` writing into ``d``). The backward recomputes
-    ``d`` from the saved ``input`` and ``target`` (cheaper than keeping a full-size tensor alive),
-    with ordinary differentiable operations when a double backward is being recorded.
-
-    For ``'mean'``/``'sum'`` of a large input, the forward pass works through the flattened
-    residuals in cache-sized blocks (``_BLOCK``) and only keeps one partial sum per block, so no
-    full-size temporary is ever written; the partial sums are reduced with ``reduce``.
-    """
-
-    @staticmethod
-    def forward(ctx, input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str) -> Tensor:
-        ctx.save_for_backward(input, target)
-        ctx.psi, ctx.reduction = psi, reduction
-        n = input.numel()
-        if reduction == "none" or n <= _BLOCK:
-            return reduce(rho(input - target), reduction)
-        x, y = input.reshape(-1), target.reshape(-1)
-        buf = torch.empty(_BLOCK, dtype=input.dtype, device=input.device)
-        # partial sums in at least single precision (as PyTorch accumulates float16 reductions):
-        # a float16 sum of a million losses would overflow even when their mean does not
-        acc = torch.promote_types(input.dtype, torch.float32)
-        partial = torch.stack([
-            rho(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=buf[: min(_BLOCK, n - i)])).sum(dtype=acc)
-            for i in range(0, n, _BLOCK)
-        ])
-        total = reduce(partial, "sum")
-        total = total / n if reduction == "mean" else total  # n > 0 here: the mean of all elements
-        return total.to(input.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        input, target = ctx.saved_tensors
-        n = input.numel()
-        if ctx.reduction == "mean":
-            grad = grad / n  # d mean / d loss_i = 1 / numel, on a scalar
-        if ctx.reduction == "none" or n <= _BLOCK or torch.is_grad_enabled():
-            g_input = ctx.psi(input - target, grad)
-        else:  # a scalar upstream gradient: fill the result block by block, each block in cache
-            g_input = torch.empty(n, dtype=input.dtype, device=input.device)
-            x, y = input.reshape(-1), target.reshape(-1)
-            for i in range(0, n, _BLOCK):
-                ctx.psi(torch.sub(x[i:i + _BLOCK], y[i:i + _BLOCK], out=g_input[i:i + _BLOCK]), grad)
-            g_input = g_input.view(input.shape)
-        g_target = -g_input if ctx.needs_input_grad[1] else None
-        return g_input if ctx.needs_input_grad[0] else None, g_target, None, None, None
-
-
-def _pointwise(input: Tensor, target: Tensor, rho: Callable, psi: Callable, reduction: str,
-               weight: Tensor | None = None, weighted_mean: bool = True) -> Tensor:
-    """The reduced losses ``rho(input - target)``, with an optional per-element weight."""
-    check_reduction(reduction)
+def _weighted(loss: Tensor, reduction: str, weight: Tensor | None, weighted_mean: bool = True) -> Tensor:
+    """``reduce(weight * loss)``; l1/mse divide the mean by the total weight, huber (as PyTorch) does not."""
     if weight is None:
-        return _Pointwise.apply(input, target, rho, psi, reduction)
-    loss = _Pointwise.apply(input, target, rho, psi, "none") * weight
-    # l1/mse divide by the total weight; PyTorch's huber_loss takes the plain mean of w * loss
-    return reduce(loss, reduction, weight=weight if weighted_mean else None)
+        return reduce(loss, reduction)
+    return reduce(loss * weight, reduction, weight=weight if weighted_mean else None)
 
 
 # --------------------------------------------------------------------------------------------
 # L1 and MSE
 
 
-def _l1_rho(d: Tensor) -> Tensor:
-    return d.abs_() if _in_place() else d.abs()
-
-
-def _l1_psi(d: Tensor, g: Tensor) -> Tensor:
-    # sign(0) = 0: the subgradient PyTorch uses at a perfect fit
-    return d.sign_().mul_(g) if _in_place() else d.sign() * g
-
-
+@float32_under_autocast
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     r"""Mean absolute error (L1 loss): the estimator of the conditional median.
 
@@ -183,25 +123,21 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
         tensor(0.3500)
 
     Same name and semantics as ``torch.nn.functional.l1_loss`` (without the deprecated
-    ``size_average``/``reduce``), except that ``input`` and ``target`` must have the same shape
-    instead of being broadcast with a warning.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
-    return _pointwise(input, target, _l1_rho, _l1_psi, reduction, weight)
+    check_reduction(reduction)
+    if weight is None and fast.applies(input, target):
+        return fast_regression.pointwise(fast_regression.l1(), lambda x, y: l1_loss(x, y, reduction),
+                                         input, target, reduction)
+    return _weighted((input - target).abs(), reduction, weight)  # abs'(0) = 0: PyTorch's subgradient
 
 
-def _mse_rho(d: Tensor) -> Tensor:
-    return d.square_() if _in_place() else d.square()
-
-
-def _mse_psi(d: Tensor, g: Tensor) -> Tensor:
-    # 2 * g is a scalar for 'mean'/'sum': one pass over d
-    return d.mul_(2 * g) if _in_place() else d * (2 * g)
-
-
+@float32_under_autocast
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     r"""Mean squared error (L2 loss): the estimator of the conditional mean.
 
@@ -227,13 +163,18 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Ten
         tensor(12.5050)
 
     Same name and semantics as ``torch.nn.functional.mse_loss`` (without ``size_average``/
-    ``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     _check_weight(weight, input)
-    return _pointwise(input, target, _mse_rho, _mse_psi, reduction, weight)
+    check_reduction(reduction)
+    if weight is None and fast.applies(input, target):
+        return fast_regression.pointwise(fast_regression.mse(), lambda x, y: mse_loss(x, y, reduction),
+                                         input, target, reduction)
+    return _weighted((input - target).square(), reduction, weight)
 
 
 def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str = "mean") -> Tensor:
@@ -269,42 +210,30 @@ def rmse_loss(input: Tensor, target: Tensor, *, eps: float = 0.0, reduction: str
 
     Chapter: regression
     """
+    _check_pair(input, target)
     check_reduction(reduction, ("mean",))
-    check_positive(eps, "eps", strict=False)
+    check_positive(eps, "eps", strict=False, finite=True)
     ms = mse_loss(input, target)
     if eps > 0:
         ms = ms + eps
-    positive = ms > 0
-    safe = torch.where(positive, ms, torch.ones_like(ms))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(ms))
+    # only an exact 0 takes the constant branch: a NaN mean square (a NaN input, or the mean of
+    # an empty tensor) stays NaN, as sqrt(mse) is
+    zero = ms == 0
+    safe = torch.where(zero, torch.ones_like(ms), ms)
+    return torch.where(zero, torch.zeros_like(ms), safe.sqrt())
 
 
 # --------------------------------------------------------------------------------------------
 # Huber and SmoothL1
 
 
-def _huber_rho(delta: float, scale: float) -> Callable:
-    def rho(d: Tensor) -> Tensor:
-        c = d.clamp(-delta, delta)  # = psi(d): d inside [-delta, delta], +-delta outside
-        # c * (d - c/2) is d**2/2 for |d| < delta and delta * (|d| - delta/2) beyond: both
-        # branches in one expression, and no `where`
-        if _in_place():
-            loss = d.sub_(c, alpha=0.5).mul_(c)
-            return loss.mul_(scale) if scale != 1.0 else loss
-        loss = c * (d - 0.5 * c)
-        return loss * scale if scale != 1.0 else loss
-
-    return rho
+def _huber(d: Tensor, delta: float) -> Tensor:
+    """d²/2 for |d| < δ, δ(|d| - δ/2) beyond: both branches in one expression, c (d - c/2), c = clamp(d)."""
+    c = d.clamp(-delta, delta)  # = psi(d): d inside [-delta, delta], +-delta outside
+    return c * (d - 0.5 * c)
 
 
-def _huber_psi(delta: float, scale: float) -> Callable:
-    def psi(d: Tensor, g: Tensor) -> Tensor:
-        g = g * scale if scale != 1.0 else g
-        return d.clamp_(-delta, delta).mul_(g) if _in_place() else d.clamp(-delta, delta) * g
-
-    return psi
-
-
+@float32_under_autocast
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     r"""Huber loss: quadratic for small residuals, linear (slope :math:`\delta`) for large ones.
@@ -334,18 +263,23 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
         >>> huber_loss(torch.tensor([0.1, 5.0]), torch.zeros(2))
         tensor(2.2525)
 
-    Same name and semantics as ``torch.nn.functional.huber_loss``, except that mismatched
-    shapes raise instead of broadcasting.
+    Same name and semantics as ``torch.nn.functional.huber_loss``; a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
+    target = target.to(input.dtype)  # PyTorch computes huber_loss in the input's dtype
     _check_weight(weight, input)
     check_positive(delta, "delta")
-    return _pointwise(input, target, _huber_rho(delta, 1.0), _huber_psi(delta, 1.0), reduction, weight,
-                      weighted_mean=False)
+    check_reduction(reduction)
+    if weight is None and fast.applies(input, target):
+        return fast_regression.pointwise(fast_regression.huber(delta), lambda x, y: huber_loss(x, y, reduction, delta),
+                                         input, target, reduction)
+    return _weighted(_huber(input - target, delta), reduction, weight, weighted_mean=False)
 
 
+@float32_under_autocast
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     r"""Smooth L1 loss: Huber loss divided by its threshold, so that large errors have slope 1.
 
@@ -372,34 +306,39 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
         tensor(2.0013)
 
     Same name and semantics as ``torch.nn.functional.smooth_l1_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_positive(beta, "beta", strict=False)
-    if beta == 0:
-        return _pointwise(input, target, _l1_rho, _l1_psi, reduction)
-    return _pointwise(input, target, _huber_rho(beta, 1.0 / beta), _huber_psi(beta, 1.0 / beta), reduction)
+    check_reduction(reduction)
+    if fast.applies(input, target):
+        rho_psi = fast_regression.huber(beta, 1.0 / beta) if beta > 0 else fast_regression.l1()
+        return fast_regression.pointwise(rho_psi, lambda x, y: smooth_l1_loss(x, y, reduction, beta),
+                                         input, target, reduction)
+    d = input - target
+    return reduce(_huber(d, beta) / beta if beta > 0 else d.abs(), reduction)
 
 
 # --------------------------------------------------------------------------------------------
 # log-cosh
 
 
-def _log_cosh_rho(d: Tensor) -> Tensor:
+def _log_cosh(d: Tensor) -> Tensor:
+    """log cosh d in two stable forms, each evaluated only where it is used.
+
+    Small |d|: log cosh a = log1p(cosh a - 1) = log1p(2 sinh^2(a/2)), no cancellation; large |d|:
+    log cosh a = a + log1p(exp(-2a)) - ln 2, where exp(-2a) <= 1 never overflows. Each branch gets a
+    safe argument where it is not used (the "double where"): sinh of a large unused value would be
+    inf, and inf times the zero gradient of the unused branch is NaN.
+    """
     a = d.abs()
-    # small |d|: log cosh a = log1p(cosh a - 1) = log1p(2 sinh^2(a/2)), no cancellation;
-    # large |d|: log cosh a = a + log1p(exp(-2a)) - ln 2, where exp(-2a) <= 1 never overflows.
-    # `where` evaluates both branches, but only in this forward pass: the gradient is tanh(d)
-    # (see _log_cosh_psi), so an overflowing unused branch cannot turn into a NaN gradient.
-    small = (a * 0.5).sinh().square().mul(2).log1p()
-    large = (a * -2).exp().log1p().add(a).sub(_LN2)
+    small_a, large_a = torch.where(a < 1, a, 0), torch.where(a < 1, 1, a)
+    small = (2 * (small_a / 2).sinh().square()).log1p()
+    large = large_a + (-2 * large_a).exp().log1p() - _LN2
     return torch.where(a < 1, small, large)
-
-
-def _log_cosh_psi(d: Tensor, g: Tensor) -> Tensor:
-    return d.tanh_().mul_(g) if _in_place() else d.tanh() * g
 
 
 def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -413,8 +352,8 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> 
     gradient) for :math:`|d| \gtrsim 89` in float32 and :math:`\gtrsim 11.8` in float16; the form
     above never exponentiates a positive number. For :math:`|d| < 1` lossbook uses the equivalent
     :math:`\log(1 + 2\sinh^2(d/2))`, which keeps full relative precision for tiny residuals (the
-    form above would subtract two numbers close to :math:`\ln 2`). The gradient is computed as
-    :math:`\tanh(d)` directly: finite for every input, in every dtype.
+    form above would subtract two numbers close to :math:`\ln 2`). The gradient, :math:`\tanh(d)`,
+    is finite for every input, in every dtype.
 
     Shape:
         - input: ``(*)``, any shape; target: the same shape as ``input``.
@@ -434,7 +373,11 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> 
     Chapter: regression
     """
     _check_pair(input, target)
-    return _pointwise(input, target, _log_cosh_rho, _log_cosh_psi, reduction)
+    check_reduction(reduction)
+    if fast.applies(input, target):
+        definition = lambda x, y: log_cosh_loss(x, y, reduction=reduction)  # noqa: E731
+        return fast_regression.pointwise(fast_regression.log_cosh(), definition, input, target, reduction)
+    return reduce(_log_cosh(input - target), reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,7 +437,7 @@ def quantile_loss(input: Tensor, target: Tensor, *, quantile: float | Sequence[f
             raise ValueError(
                 f"quantile must be a float or a non-empty 1-D sequence of floats, got shape {format_shape(tau)}"
             )
-        if bool(((tau <= 0) | (tau >= 1) | tau.isnan()).any()):
+        if values_visible(tau) and bool(((tau <= 0) | (tau >= 1) | tau.isnan()).any()):
             raise ValueError(f"every quantile must be in (0, 1), got {tau.tolist()}")
         q = tau.numel()
         if input.dim() == 0 or input.shape[-1] != q:
@@ -525,7 +468,7 @@ def _gaussian_var(var: Tensor | float, input: Tensor) -> Tensor:
             raise ValueError(f"var must be non-negative, got {var}")
         return torch.full_like(input, float(var))
     check_floating(var, "var")
-    if bool((var < 0).any()):
+    if values_visible(var) and bool((var < 0).any()):
         raise ValueError(f"var has negative entries (smallest {var.min().item():g}); a variance must be >= 0")
     if var.shape == input.shape:
         return var  # heteroscedastic: one variance per prediction
@@ -541,6 +484,7 @@ def _gaussian_var(var: Tensor | float, input: Tensor) -> Tensor:
     )
 
 
+@float32_under_autocast
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     r"""Gaussian negative log-likelihood with a given or predicted variance.
@@ -573,12 +517,12 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
         >>> gaussian_nll_loss(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([1.0]))
         tensor(0.5000)
 
-    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``, except that
-    ``input`` and ``target`` must have the same shape.
+    Same name, signature and semantics as ``torch.nn.functional.gaussian_nll_loss``;
+    a mismatched shape is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    _torch_pair(input, target, expand=False)  # var's shape is checked against input's, as in PyTorch
     check_reduction(reduction)
     check_positive(eps, "eps", strict=False)
     var = _gaussian_var(var, input)
@@ -593,6 +537,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     return reduce(loss, reduction)
 
 
+@float32_under_autocast
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      eps: float = 1e-8, reduction: str = "mean") -> Tensor:
     r"""Poisson negative log-likelihood for count targets.
@@ -624,11 +569,12 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         tensor(1.)
 
     Same name, signature and semantics as ``torch.nn.functional.poisson_nll_loss`` (without
-    ``size_average``/``reduce``), except that mismatched shapes raise instead of broadcasting.
+    ``size_average``/``reduce``); a mismatched shape
+    is broadcast as in PyTorch, with a :class:`lossbook.PitfallWarning`.
 
     Chapter: regression
     """
-    _check_pair(input, target)
+    input, target = _torch_pair(input, target)
     check_reduction(reduction)
     if log_input:
         loss = input.exp() - target * input

@@ -1,21 +1,14 @@
 r"""Softmax, log-softmax and log-sum-exp, written from scratch with the max-shift trick.
 
-Each function is a custom ``torch.autograd.Function`` with a hand-derived backward, which is
-both faster than differentiating the forward graph and the clearest way to show the softmax
-Jacobian as code:
+Each function is its formula in a few differentiable tensor operations: subtract the row's
+max :math:`m` (so every exponential lies in :math:`[0, 1]`), exponentiate, sum. Autograd then
+derives the softmax Jacobian, and every higher derivative, ``torch.func`` transform and
+``torch.compile`` trace works as for any tensor code. The max is detached: the functions are
+shift-invariant, so the shift needs no gradient.
 
-* :math:`\partial\,\mathrm{LSE}(x)/\partial x_i = \mathrm{softmax}(x)_i`
-* :math:`\partial L/\partial x = p \odot (g - \langle g, p\rangle)` for :math:`p = \mathrm{softmax}(x)`
-* :math:`\partial L/\partial x = g - \mathrm{softmax}(x) \sum_j g_j` for log-softmax
-
-Large inputs (e.g. ``(4096, 32000)`` logits of a language model) are memory-bound, so the code
-avoids full-size temporaries and runs every pass block by block, a few megabytes of rows at a
-time (``lossbook._kernels.blocks``): each step works in place on the block of the output (or
-gradient) it returns, which is still in the CPU's cache from the step before, and the
-exponentials whose only use is a sum go into one reused block-sized buffer. ``exp`` is
-``lossbook._kernels.exp``, the same function computed as ``2 ** (x * log2(e))``, faster on the
-CPU. When a graph of the backward itself is needed (double backward), the backward is the plain
-differentiable formula instead.
+Large CPU inputs run a fast path instead (``lossbook.fast.softmax``: cache-sized blocks,
+``exp2``, hand-written backward), tested equal to these definitions; see the appendix chapter
+"Making a loss fast".
 
 Chapter: softmax
 """
@@ -26,8 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._kernels import blocks, exp, exp_, fit, scratch
+from . import fast
 from ._validation import check_tensor
+from .fast import softmax as fast_softmax
 
 __all__ = ["logsumexp", "softmax", "log_softmax"]
 
@@ -66,64 +60,21 @@ def _prepare(input: Tensor, dtype, fn: str) -> Tensor:
     return input
 
 
+def _row_max(x: Tensor, dims: tuple[int, ...], *, finite: bool) -> Tensor:
+    """The max of ``x`` along ``dims`` (kept as size-1 dims), detached: the shift of the max-shift trick.
+
+    With ``finite``, an infinite max is replaced by 0 (``inf - inf`` would be NaN), so that a row
+    of all ``-inf`` or with a ``+inf`` entry follows IEEE arithmetic. An empty reduction has no
+    max: the shift is 0 there.
+    """
+    if x.numel() == 0:
+        return x.new_zeros([1 if d in dims else n for d, n in enumerate(x.shape)])
+    m = x.detach().amax(dim=dims, keepdim=True)
+    return m.masked_fill(m.isinf(), 0) if finite else m
+
+
 # --------------------------------------------------------------------------------------------
 # log-sum-exp
-
-
-def _exp_sum(x: Tensor, dims: tuple[int, ...], *, safe: bool, keep: bool) -> tuple[Tensor | None, Tensor, Tensor]:
-    """``(e, m, total)``: the max-shifted exponentials of ``x`` and their sum along ``dims``.
-
-    ``m`` is the max along ``dims`` (kept as size-1 dimensions), ``e = exp(x - m)`` and
-    ``total = sum(e)``, so that ``LSE(x) = m + log(total)`` and ``softmax(x) = e / total``.
-    Subtracting the max keeps every ``exp`` in [0, 1]. An infinite max cannot be subtracted
-    (inf - inf = NaN): with ``safe`` it is replaced by 0, and rows of all ``-inf`` or with a
-    ``+inf`` entry are then handled by plain IEEE arithmetic (LSE = -inf or +inf, as
-    ``torch.logsumexp``); without it such rows give NaN (as a log-softmax does).
-
-    The work runs block by block; ``e`` is returned as a tensor the size of ``x`` only if
-    ``keep`` (for a backward that needs it), and otherwise lives one block at a time in a
-    scratch buffer.
-    """
-    kept = [1 if d in dims else n for d, n in enumerate(x.shape)]
-    if x.numel() == 0:  # an empty reduction: total 0, so log(total) = -inf, as in PyTorch
-        return (torch.empty_like(x) if keep else None), x.new_zeros(kept), x.new_zeros(kept)
-    m, total = x.new_empty(kept), x.new_empty(kept)
-    idx = blocks(x, dims)
-    e = torch.empty_like(x) if keep else None
-    buf = None if keep else scratch(x, idx)
-    for i in idx:
-        xb, mb = x[i], m[i]
-        torch.amax(xb, dim=dims, keepdim=True, out=mb)
-        if safe:
-            mb.masked_fill_(mb.isinf(), 0)
-        eb = exp_(torch.sub(xb, mb, out=e[i] if keep else fit(buf, xb)))  # every term in [0, 1]
-        torch.sum(eb, dim=dims, keepdim=True, out=total[i])
-    return e, m, total
-
-
-class _LogSumExp(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
-        _, m, total = _exp_sum(x, dims, safe=True, keep=False)
-        out_k = total.log_().add_(m)
-        ctx.save_for_backward(x, out_k)
-        ctx.dims, ctx.keepdim = dims, keepdim
-        return out_k if keepdim else out_k.squeeze(dims)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, out_k = ctx.saved_tensors
-        if not ctx.keepdim:
-            for d in ctx.dims:  # sorted, so each unsqueeze lands where the dimension was
-                grad = grad.unsqueeze(d)
-        if torch.is_grad_enabled():  # double backward: a differentiable graph, LSE recomputed
-            out_k = _LogSumExp.apply(x, ctx.dims, True)
-            return grad * (x - out_k).exp(), None, None
-        # d LSE / dx = exp(x - LSE(x)) = softmax(x)
-        res = torch.empty_like(x)
-        for i in blocks(x, ctx.dims):
-            exp_(torch.sub(x[i], out_k[i], out=res[i])).mul_(grad[i])
-        return res, None, None
 
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
@@ -164,43 +115,19 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"logsumexp: dim={tuple(dims)} names the same dimension more than once; "
                          f"each dimension may be reduced only once")
-    dims = tuple(sorted(normalized))
-    if input.dim() == 0:
-        return input.clone() if not input.requires_grad else input * 1
-    return _LogSumExp.apply(input, dims, keepdim)
+    dims = tuple(sorted(normalized)) if input.dim() else (0,)
+    if input.dim() == 0:  # a 0-d tensor is its own log-sum-exp
+        input = input.unsqueeze(0)
+        keepdim = False
+    if fast.applies(input):
+        return fast_softmax.logsumexp(input, dims, keepdim)
+    m = _row_max(input, dims, finite=True)
+    out = m + (input - m).exp().sum(dim=dims, keepdim=True).log()
+    return out if keepdim else out.squeeze(dims)
 
 
 # --------------------------------------------------------------------------------------------
 # softmax
-
-
-class _Softmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        out = torch.empty_like(x)
-        if x.numel():
-            for i in blocks(x, (dim,)):
-                xb, ob = x[i], out[i]
-                # unmasked max: a row with +inf (or all -inf) gives NaN, as in PyTorch
-                exp_(torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob))
-                ob.mul_(ob.sum(dim=dim, keepdim=True).reciprocal_())
-        ctx.save_for_backward(out)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (p,) = ctx.saved_tensors
-        dim = ctx.dim
-        # Jacobian-vector product of J = diag(p) - p p^T:  p * (g - <g, p>)
-        if torch.is_grad_enabled():  # double backward: the differentiable formula
-            return p * (grad - (grad * p).sum(dim=dim, keepdim=True)), None
-        res = torch.empty_like(p)
-        for i in blocks(p, (dim,)):
-            pb, rb = p[i], res[i]
-            torch.mul(grad[i], pb, out=rb)  # p * g, then minus p * <g, p>, in place
-            torch.addcmul(rb, pb, rb.sum(dim=dim, keepdim=True), value=-1, out=rb)
-        return res, None
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
@@ -231,45 +158,14 @@ def softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = N
     """
     x = _prepare(input, dtype, "softmax")
     d = _normalize_dim(x, dim, "softmax")
-    if x.dim() == 0:
-        return _Softmax.apply(x.unsqueeze(0), 0).squeeze(0)
-    return _Softmax.apply(x, d)
+    if fast.applies(x):
+        return fast_softmax.softmax(x, d)
+    e = (x - _row_max(x, (d,), finite=False)).exp()  # unmasked max: +inf or all -inf gives NaN
+    return e / e.sum(dim=d, keepdim=True)
 
 
 # --------------------------------------------------------------------------------------------
 # log-softmax
-
-
-class _LogSoftmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        out = torch.empty_like(x)
-        if x.numel():
-            idx = blocks(x, (dim,))
-            buf = scratch(x, idx)
-            for i in idx:
-                xb, ob = x[i], out[i]
-                # unmasked max: an infinite max gives NaN, as in PyTorch
-                torch.sub(xb, xb.amax(dim=dim, keepdim=True), out=ob)
-                e = exp(ob, out=fit(buf, ob))
-                ob.sub_(e.sum(dim=dim, keepdim=True).log_())
-        ctx.save_for_backward(out)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (out,) = ctx.saved_tensors
-        dim = ctx.dim
-        # d/dx of log_softmax: g - softmax(x) * sum(g), with softmax(x) = exp(out)
-        if torch.is_grad_enabled():  # double backward: the differentiable formula
-            return grad - out.exp() * grad.sum(dim=dim, keepdim=True), None
-        res = torch.empty_like(out)
-        for i in blocks(out, (dim,)):
-            gb, rb = grad[i], res[i]
-            exp(out[i], out=rb)
-            torch.addcmul(gb, rb, gb.sum(dim=dim, keepdim=True), value=-1, out=rb)
-        return res, None
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
@@ -299,6 +195,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: torch.dtype | None
     """
     x = _prepare(input, dtype, "log_softmax")
     d = _normalize_dim(x, dim, "log_softmax")
-    if x.dim() == 0:
-        return _LogSoftmax.apply(x.unsqueeze(0), 0).squeeze(0)
-    return _LogSoftmax.apply(x, d)
+    if fast.applies(x):
+        return fast_softmax.log_softmax(x, d)
+    shifted = x - _row_max(x, (d,), finite=False)  # unmasked max: an infinite max gives NaN
+    return shifted - shifted.exp().sum(dim=d, keepdim=True).log()

@@ -13,8 +13,55 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "torchvision_sigmoid_focal_loss",
-           "torchvision_box_ops"]
+__all__ = [
+    "compare", "assert_matches", "finite_pattern", "silenced", "expect_error", "test_device", "tensors_on",
+    "torchvision_sigmoid_focal_loss", "torchvision_box_ops",
+]
+
+
+def test_device() -> torch.device:
+    """The device the test suite runs on: the CPU, unless ``LOSSBOOK_DEVICE`` names another one
+    (then :func:`lossbook.default_device`, which fails loudly if that device is not there)."""
+    import os
+
+    from .utils import default_device
+
+    return default_device() if os.environ.get("LOSSBOOK_DEVICE", "").strip() else torch.device("cpu")
+
+
+test_device.__test__ = False  # not a test, although its name starts with "test"
+
+
+def tensors_on(device: torch.device | str):
+    """A context in which the tensors that *calling code* creates go to ``device``.
+
+    Like ``torch.set_default_device(device)`` for factory calls (``torch.tensor``, ``randn``,
+    ``zeros``, ``arange``, ...) without an explicit ``device``, with two differences: a draw from a
+    seeded CPU generator is made on the CPU and then moved (the same numbers on every device, and
+    no "expected a 'cuda' generator" error), and a tensor created inside ``lossbook`` itself is
+    left alone, so that a loss that forgets ``device=`` still fails on the GPU instead of being
+    rescued. ``tests/conftest.py`` runs every test in it when ``LOSSBOOK_DEVICE`` names a device.
+    """
+    import os
+    import sys
+
+    from torch.utils._device import DeviceContext, _device_constructors
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    class _TensorsOn(DeviceContext):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in _device_constructors() and kwargs.get("device") is None:
+                if not os.path.abspath(sys._getframe(1).f_code.co_filename).startswith(package):
+                    gen = kwargs.get("generator")
+                    if gen is not None and gen.device.type == "cpu":
+                        grad = kwargs.pop("requires_grad", False)
+                        return func(*args, **kwargs).to(self.device).requires_grad_(grad)
+                    kwargs["device"] = self.device
+            return func(*args, **kwargs)
+
+    return _TensorsOn(device)
 
 
 def finite_pattern(t: Tensor) -> Tensor:

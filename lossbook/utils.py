@@ -101,14 +101,28 @@ def loss_and_grad(fn: Callable, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     ``fn`` must map a 1-D tensor to per-element losses of the same shape (``reduction='none'``).
     Returns ``(loss, dloss/dx)``, both detached. This is what ``plot_loss_and_grad`` draws.
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of x (e.g. lambda x: loss(x, target, reduction='none')), "
+                        f"got {type(fn).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = f"a tensor of dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"x must be a floating-point tensor (e.g. torch.linspace(-3, 3, 200)), got {got}")
     x = x.detach().clone().requires_grad_(True)
     loss = fn(x)
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"fn must return a tensor of per-element losses, got {type(loss).__name__}")
     if loss.shape != x.shape:
         raise ValueError(
             f"fn must return one loss per element of x (shape {tuple(x.shape)}), got shape "
             f"{tuple(loss.shape)}; use reduction='none'"
         )
-    (grad,) = torch.autograd.grad(loss.sum(), x)
+    if not loss.requires_grad:
+        raise ValueError("fn's result does not depend differentiably on x (it does not require grad): "
+                         "compute the loss from x with tensor operations, without .detach(), .item() or "
+                         "integer casts")
+    (grad,) = torch.autograd.grad(loss.sum(), x, allow_unused=True)
+    if grad is None:  # the result requires grad through something else than x
+        grad = torch.zeros_like(x)
     return loss.detach(), grad.detach()
 
 

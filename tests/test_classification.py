@@ -177,9 +177,10 @@ def test_bce_logits_gradcheck_fused_reductions(reduction):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_bce_logits_blocked_path(monkeypatch, reduction):
     """Large inputs are computed block by block; force blocks of about 10 values (ragged last one)."""
-    from lossbook import _kernels
+    from lossbook.fast import kernels as _kernels
 
     monkeypatch.setattr(_kernels, "BLOCK_BYTES", 8 * 10)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
     x = randn(13, 5, seed=1, scale=3)
     y = (rand(13, 5, seed=2) > 0.7).to(D)
     assert len(_kernels.blocks(x, ())) > 1
@@ -288,8 +289,17 @@ def test_soft_margin_is_stable_where_torch_overflows():
 def test_soft_margin_pitfall_and_errors():
     with pytest.warns(lossbook.PitfallWarning, match="expects -1/\\+1 labels"):
         lossbook.soft_margin_loss(torch.zeros(2), torch.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"target has shape \(3,\) but input has shape \(3, 1\)"):
+    with pytest.raises(ValueError, match=r"target has shape \(3,\), which does not broadcast to the shape \(3, 1\)"):
         lossbook.soft_margin_loss(torch.zeros(3, 1), torch.ones(3))
+    with pytest.raises(RuntimeError):
+        F.soft_margin_loss(torch.zeros(3, 1), torch.ones(3))  # PyTorch refuses it too
+
+
+def test_soft_margin_broadcasts_target_like_torch():
+    x, y = randn(3, 4, seed=60), torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=D)
+    for r in REDUCTIONS:
+        with pytest.warns(lossbook.PitfallWarning, match=r"they broadcast to \(3, 4\)"):
+            assert_matches(lossbook.soft_margin_loss, F.soft_margin_loss, (x, y), {"reduction": r}, grad=(0,))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -302,6 +312,27 @@ def test_multilabel_soft_margin_matches_torch(reduction, weight_shape, shape):
     if weight_shape:
         kw["weight"] = rand(*weight_shape, seed=15)
     assert_matches(lossbook.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss, (x, y), kw, grad=(0, 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8], ids=str)
+def test_multilabel_soft_margin_takes_integer_targets_like_torch(dtype):
+    x, y = randn(4, 6, seed=61), (rand(4, 6, seed=62) > 0.5).to(dtype)
+    for r in REDUCTIONS:
+        assert_matches(lossbook.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss, (x, y),
+                       {"reduction": r, "weight": rand(6, seed=63)})
+    with pytest.raises(TypeError, match="target must hold 0/1 labels as numbers"):
+        lossbook.multilabel_soft_margin_loss(x, y.bool())
+
+
+def test_multilabel_soft_margin_at_infinite_logits_like_torch():
+    """y = 1 at x = −inf is +inf (and y = 0 at x = +inf): the (1 − y) x + softplus(−x) form gave NaN."""
+    inf = float("inf")
+    x = torch.tensor([[-inf, inf, 2.0], [inf, -inf, -1.0], [inf, inf, 0.0]], dtype=D)
+    y = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.5, 1.0, 0.0]], dtype=D)
+    for r in REDUCTIONS:
+        assert_matches(lossbook.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss, (x, y),
+                       {"reduction": r}, grad=(0,))
+    assert lossbook.multilabel_soft_margin_loss(x[:1], y[:1], reduction="none").item() == inf
 
 
 def test_multilabel_soft_margin_is_bce_mean_s10():
@@ -386,6 +417,29 @@ def test_multilabel_margin_warns_on_multi_hot_targets():
     assert torch.allclose(got, F.multilabel_margin_loss(x, multi_hot))  # the warning never changes the result
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_margin_losses_take_0d_scores_like_torch(reduction):
+    """A 0-D score is one sample with one class (PyTorch's own samples use it): the loss is 0."""
+    for fn, t in ((lossbook.multi_margin_loss, 0), (lossbook.multilabel_margin_loss, 0),
+                  (lossbook.multilabel_margin_loss, -1)):
+        ref = getattr(F, fn.__name__)
+        assert_matches(fn, ref, (torch.tensor(0.3, dtype=D), torch.tensor(t)), {"reduction": reduction}, grad=(0,))
+    assert_matches(lossbook.multi_margin_loss, F.multi_margin_loss, (torch.tensor(0.3, dtype=D), torch.tensor(0)),
+                   {"p": 2, "margin": 0.5, "weight": torch.tensor([2.0], dtype=D), "reduction": reduction}, grad=(0,))
+    with pytest.raises(ValueError, match=r"class indices must be in \[0, 0\] for 1 classes"):
+        lossbook.multi_margin_loss(torch.tensor(0.3), torch.tensor(1))
+
+
+def test_multilabel_margin_at_infinite_scores_like_torch():
+    """inf − inf inside a hinge counts 0 (PyTorch's kernel skips it); it gave NaN before."""
+    inf = float("inf")
+    x = torch.tensor([[inf, 1.0, -inf, 0.5], [-inf, 1.0, inf, 0.5], [inf, inf, 0.0, 0.5], [-inf, -inf, 2.0, inf]],
+                     dtype=D)
+    y = torch.tensor([[0, -1, 1, 2], [0, -1, 1, 2], [0, 2, -1, 1], [1, 0, 3, -1]])
+    for r in REDUCTIONS:
+        assert_matches(lossbook.multilabel_margin_loss, F.multilabel_margin_loss, (x, y), {"reduction": r}, grad=(0,))
+
+
 def test_multilabel_margin_errors():
     x = torch.zeros(2, 3)
     with pytest.raises(TypeError, match="not a multi-hot vector but a -1-terminated list"):
@@ -406,8 +460,14 @@ def test_hinge_embedding_matches_torch(reduction, margin):
                    {"margin": margin, "reduction": reduction}, grad=(0,))
     assert torch.autograd.gradcheck(lambda a: lossbook.hinge_embedding_loss(a, y, margin, reduction),
                                     (x.clone().requires_grad_(),))
-    with pytest.raises(ValueError, match=r"target has shape \(4,\) but input has shape \(5, 4\)"):
-        lossbook.hinge_embedding_loss(x, y[0])
+    with pytest.warns(lossbook.PitfallWarning, match=r"they broadcast to \(5, 4\)"):  # as torch does
+        assert_matches(lossbook.hinge_embedding_loss, F.hinge_embedding_loss, (x, y[0]),
+                       {"margin": margin, "reduction": reduction}, grad=(0,))
+    with pytest.warns(lossbook.PitfallWarning, match=r"they broadcast to \(5, 4\)"):
+        assert_matches(lossbook.hinge_embedding_loss, F.hinge_embedding_loss, (x[:1], y),
+                       {"margin": margin, "reduction": reduction}, grad=(0,))
+    with pytest.raises(ValueError, match=r"target has shape \(3,\) but input has shape \(5, 4\)"):
+        lossbook.hinge_embedding_loss(x, y[0, :3])
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,6 +512,53 @@ def test_sigmoid_focal_gamma0_is_bce_and_extremes():
         lossbook.sigmoid_focal_loss(x, y, reduction="batchmean")
     with pytest.raises(ValueError, match="gamma must be >= 0"):
         lossbook.sigmoid_focal_loss(x, y, gamma=-1)
+
+
+@pytest.mark.parametrize("use_pos_weight", [False, True])
+def test_bce_with_logits_at_infinite_logits_like_torch(use_pos_weight):
+    """(+inf, 0) is +inf, as torch's (1 - y) x + softplus(-x); x - x y gave inf - NaN = NaN."""
+    inf = float("inf")
+    x = torch.tensor([inf, -inf, inf, -inf, inf, 1e4, -1e4, 0.0], dtype=D)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5, 0.0, 1.0, 1.0], dtype=D)
+    kw = {"pos_weight": torch.tensor(2.5, dtype=D)} if use_pos_weight else {}
+    for r in REDUCTIONS:
+        assert_matches(lossbook.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, (x, y),
+                       {"reduction": r, **kw}, grad=(0,))
+    assert lossbook.binary_cross_entropy_with_logits(x[:1], y[:1], reduction="none", **kw).item() == inf
+
+
+def test_sigmoid_focal_at_infinite_logits_like_torchvision():
+    inf = float("inf")
+    x, y = torch.tensor([inf, -inf, 3.0], dtype=D), torch.tensor([0.0, 1.0, 0.0], dtype=D)
+    assert_matches(lossbook.sigmoid_focal_loss, tv_sigmoid_focal_loss, (x, y), {"reduction": "none"}, grad=False)
+    assert lossbook.sigmoid_focal_loss(x, y)[0].item() == inf  # (-inf, 1) is NaN, for torch too
+
+
+def test_focal_hyper_parameters_nan_and_negative_alpha_are_refused():
+    x, y = randn(4, seed=64), (rand(4, seed=65) > 0.5).to(D)
+    nan = float("nan")
+    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+        lossbook.sigmoid_focal_loss(x, y, gamma=nan)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\] \(or negative to disable it\), got nan"):
+        lossbook.sigmoid_focal_loss(x, y, alpha=nan)
+    z, t = randn(4, 3, seed=66), torch.tensor([0, 2, 1, 1])
+    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+        lossbook.focal_loss(z, t, gamma=nan)
+    for bad in (-0.5, nan):
+        with pytest.raises(ValueError, match=rf"alpha must hold non-negative per-class factors, but it contains {bad}"):
+            lossbook.focal_loss(z, t, alpha=torch.tensor([0.5, bad, 1.0], dtype=D))
+
+
+def test_focal_uint8_indices_and_infinite_weight_of_ignored_targets():
+    z, t = randn(6, 3, seed=67), torch.tensor([1, 2, -100, 1, -100, 2])
+    ref = lossbook.focal_loss(z, t.masked_fill(t < 0, 0).to(torch.uint8), reduction="none")
+    assert torch.equal(ref, lossbook.focal_loss(z, t.masked_fill(t < 0, 0), reduction="none"))
+    w = torch.tensor([float("inf"), 1.0, 2.0], dtype=D)  # class 0 is only ever an ignored target
+    for r in REDUCTIONS:
+        got = lossbook.focal_loss(z, t, weight=w, alpha=w, reduction=r)
+        assert torch.isfinite(got).all(), r
+        assert torch.allclose(got, ref_focal_loss(z, t, weight=w.nan_to_num(posinf=0), alpha=w.nan_to_num(posinf=0),
+                                                  reduction=r))
 
 
 def test_global_alpha_is_a_loss_scale_that_adam_ignores():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import pytest
@@ -62,7 +63,7 @@ def test_reduce_all_zero_weights_is_nan():
 @pytest.mark.parametrize("block_values", [3, 1000])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_reduce_elementwise_equals_reduce(monkeypatch, block_values, reduction):
-    from lossbook import _kernels
+    from lossbook.fast import kernels as _kernels
 
     monkeypatch.setattr(_kernels, "BLOCK_BYTES", 8 * block_values)  # many blocks, or one
     x = torch.randn(7, 5, dtype=torch.float64)
@@ -72,27 +73,31 @@ def test_reduce_elementwise_equals_reduce(monkeypatch, block_values, reduction):
         torch.mul(xb, xb, out=out).mul_(wb)
 
     expected = _reduction.reduce(x * x * w, reduction)
-    got = _reduction.reduce_elementwise(fill, x, (w,), reduction)
+    got = _kernels.reduce_elementwise(fill, x, (w,), reduction)
     assert compare(expected, got) is None
     for empty in (torch.empty(0, 5, dtype=torch.float64), torch.empty(0)):
         ref = _reduction.reduce(empty * empty, reduction)
-        assert compare(ref, _reduction.reduce_elementwise(lambda o, a, b: torch.mul(a, a, out=o), empty, (None,),
+        assert compare(ref, _kernels.reduce_elementwise(lambda o, a, b: torch.mul(a, a, out=o), empty, (None,),
                                                           reduction)) is None
 
 
 def test_reduce_elementwise_float16_sums_in_float32():
+    from lossbook.fast import kernels as _kernels
+
     x = torch.full((4096,), 60.0, dtype=torch.float16)  # sum 245760 > float16 max, mean 60
-    mean = _reduction.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "mean")
+    mean = _kernels.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "mean")
     assert mean.dtype == torch.float16 and mean.item() == 60.0 == x.mean().item()
-    assert torch.isinf(_reduction.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "sum")) == torch.isinf(x.sum())
+    assert torch.isinf(_kernels.reduce_elementwise(lambda o, a: o.copy_(a), x, (), "sum")) == torch.isinf(x.sum())
 
 
 def test_reduction_grad():
+    from lossbook.fast import kernels as _kernels
+
     g = torch.tensor(3.0)
-    assert _reduction.reduction_grad(g, "mean", 6).item() == 0.5
-    assert _reduction.reduction_grad(g, "sum", 6) is g
+    assert _kernels.reduction_grad(g, "mean", 6).item() == 0.5
+    assert _kernels.reduction_grad(g, "sum", 6) is g
     full = torch.ones(2, 3)
-    assert _reduction.reduction_grad(full, "none", 6) is full
+    assert _kernels.reduction_grad(full, "none", 6) is full
 
 
 def test_same_shape_message_names_both():
@@ -166,6 +171,33 @@ def test_default_device(monkeypatch):
             lossbook.default_device()
 
 
+def test_test_device_is_the_cpu_unless_lossbook_device_is_set(monkeypatch):
+    from lossbook.testing import test_device
+
+    monkeypatch.delenv("LOSSBOOK_DEVICE", raising=False)
+    assert test_device() == torch.device("cpu")  # not default_device(): the suite's default is the CPU
+    monkeypatch.setenv("LOSSBOOK_DEVICE", "meta")
+    assert test_device() == torch.device("meta")
+
+
+def test_tensors_on_moves_the_tests_tensors_but_not_lossbooks():
+    """The device switch, checked on the meta device (it exists everywhere, holds no values)."""
+    from lossbook.testing import tensors_on
+
+    g = torch.Generator().manual_seed(0)
+    with tensors_on("meta"):
+        assert torch.zeros(2).device.type == "meta" and torch.tensor([1.0]).device.type == "meta"
+        assert torch.zeros(2, device="cpu").device.type == "cpu"  # an explicit device wins
+        x = torch.randn(3, generator=g, requires_grad=True)  # a seeded CPU draw, moved
+        assert x.device.type == "meta" and x.is_leaf and x.requires_grad
+        assert lossbook.seed_everything(0).device.type == "cpu"
+        # a factory call without device= from a file of the lossbook package is not redirected, so a
+        # loss that forgets device= still fails on the GPU
+        inside = os.path.join(os.path.dirname(lossbook.__file__), "_a_loss.py")
+        assert eval(compile("torch.zeros(2)", inside, "eval")).device.type == "cpu"
+    assert torch.zeros(2).device.type == "cpu"  # and nothing is left behind
+
+
 def test_seed_everything_is_deterministic():
     g = lossbook.seed_everything(3)
     a, b = torch.rand(3), torch.rand(3, generator=g)
@@ -188,6 +220,24 @@ def test_loss_and_grad():
     assert torch.allclose(loss, x**2) and torch.allclose(grad, 2 * x)
     with pytest.raises(ValueError, match="one loss per element"):
         lossbook.loss_and_grad(lambda e: (e**2).mean(), x)
+
+
+def test_loss_and_grad_clear_errors():
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    with pytest.raises(TypeError, match="fn must be a function of x"):
+        lossbook.loss_and_grad(3, x)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got list"):
+        lossbook.loss_and_grad(lambda e: e**2, [1.0, 2.0])
+    with pytest.raises(TypeError, match="x must be a floating-point tensor .* got a tensor of dtype torch.int64"):
+        lossbook.loss_and_grad(lambda e: e**2, torch.arange(3))
+    with pytest.raises(TypeError, match="fn must return a tensor of per-element losses, got float"):
+        lossbook.loss_and_grad(lambda e: 1.0, x)
+    for detached in (lambda e: e.detach() ** 2, lambda e: (e > 0).long()):
+        with pytest.raises(ValueError, match="does not depend differentiably on x"):
+            lossbook.loss_and_grad(detached, x)
+    w = torch.ones(5, dtype=torch.float64, requires_grad=True)
+    loss, grad = lossbook.loss_and_grad(lambda e: w * 2, x)  # a constant of x: derivative 0
+    assert torch.equal(grad, torch.zeros_like(x))
 
 
 # ---------------------------------------------------------------------------------- plotting

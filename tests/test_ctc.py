@@ -422,6 +422,59 @@ def test_forced_alignment_is_the_best_path():
         ctc_forced_alignment(lp, targets, (3, 4), (3, 1))
 
 
+@pytest.mark.parametrize("blank", [3, -1, 1.0, True])
+def test_decoders_refuse_an_out_of_range_blank(blank):
+    """A blank past the last class, or negative (Python indexes from the end), gave wrong labellings."""
+    lp = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(18)).log_softmax(-1)
+    exc, match = (TypeError, "blank must be an int") if type(blank) is not int else (
+        ValueError, rf"blank must be a class index in \[0, 2\] for C=3 classes, got {blank}")
+    for decode in (ctc_greedy_decode, ctc_prefix_beam_search):
+        with pytest.raises(exc, match=match):
+            decode(lp, blank=blank)
+    with pytest.raises(exc, match=match):
+        ctc_forced_alignment(lp, torch.tensor([[1], [2]]), (5, 5), (1, 1), blank=blank)
+    with pytest.raises(exc, match=match):
+        ctc_loss(lp, torch.tensor([[1], [2]]), (5, 5), (1, 1), blank=blank)
+
+
+def test_forced_alignment_of_an_impossible_target_raises():
+    """A label of probability 0 in every frame (or no room for the blank between repeats): no alignment."""
+    lp = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(19), dtype=D).log_softmax(-1)
+    lp[:, 1, 2] = -math.inf  # sample 1 can never emit class 2
+    with pytest.raises(ValueError, match="sample 1 cannot be aligned: every alignment of its target has probability 0"):
+        ctc_forced_alignment(lp, torch.tensor([[1, 2], [1, 2]]), (4, 4), (2, 2))
+    lp[:, 0, 0] = -math.inf  # sample 0 has no blank: "1 1" cannot be told apart from "1"
+    with pytest.raises(ValueError, match="sample 0 cannot be aligned"):
+        ctc_forced_alignment(lp, torch.tensor([[1, 1], [1, 0]]), (4, 4), (2, 1))
+    align, _ = ctc_forced_alignment(lp, torch.tensor([[1, 2], [1, 0]]), (4, 4), (2, 1))  # still possible
+    assert ctc_collapse(align[0]).tolist() == [1, 2] and ctc_collapse(align[1]).tolist() == [1]
+
+
+def test_alpha_step_and_collapse_give_clear_errors():
+    a, skip = torch.zeros(5), torch.zeros(5, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"log_probs_t has shape \(4,\) but alpha_prev has shape \(5,\)"):
+        ctc_alpha_step(a, torch.zeros(4), skip)
+    with pytest.raises(ValueError, match=r"skip has shape \(3,\) but alpha_prev has shape \(5,\)"):
+        ctc_alpha_step(a, torch.zeros(5), skip[:3])
+    with pytest.raises(TypeError, match="skip must be a bool mask"):
+        ctc_alpha_step(a, torch.zeros(5), torch.zeros(5))
+    with pytest.raises(TypeError, match="alpha_prev must be a torch.Tensor"):
+        ctc_alpha_step([0.0] * 5, torch.zeros(5), skip)
+    with pytest.raises(TypeError, match="alpha_prev must have a floating-point dtype"):
+        ctc_alpha_step(torch.zeros(5, dtype=torch.long), torch.zeros(5), skip)
+    with pytest.raises(ValueError, match=r"alpha_prev has shape \(\) but must be"):
+        ctc_alpha_step(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(False))
+    assert ctc_collapse([]).tolist() == [] and ctc_collapse([]).dtype == torch.long
+    for bad, match in (("abc", "path must be a 1-D tensor or a list of ints"), (None, "path must be"),
+                       ([1.0, 2.0], "list of ints"), (torch.tensor([True, False]), "integer dtype, got torch.bool")):
+        with pytest.raises(TypeError, match=match):
+            ctc_collapse(bad)
+    with pytest.raises(TypeError, match="blank must be an int"):
+        ctc_collapse([1, 2], blank=0.5)
+    with pytest.raises(ValueError, match="blank must be a class index in >= 0, got -1"):
+        ctc_collapse([1, 2], blank=-1)
+
+
 def test_forward_only_and_training_sweeps_agree():
     """Without a gradient only α is computed; with one, α and β share a sweep: same losses."""
     lp, targets, il, tl = batch(18, T=25)

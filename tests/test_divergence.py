@@ -234,7 +234,7 @@ def test_js_matches_scipy_and_handles_zeros():
     Q = torch.tensor([[0.3, 0.4, 0.3, 0.0], [0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]], dtype=F64)
     p_log, q_log = P.log().requires_grad_(True), Q.log().requires_grad_(True)
     js = js_divergence(p_log, q_log, reduction="none")
-    expected = torch.tensor([spatial.distance.jensenshannon(a, b) ** 2 for a, b in zip(P.numpy(), Q.numpy())])
+    expected = torch.tensor([spatial.distance.jensenshannon(a, b) ** 2 for a, b in zip(P.cpu().numpy(), Q.cpu().numpy())])
     assert torch.allclose(js.detach(), expected, atol=1e-12)
     assert js[1].item() == pytest.approx(math.log(2))  # disjoint supports: the upper bound
     js.sum().backward()
@@ -399,6 +399,10 @@ def test_distillation_bad_inputs():
         distillation_loss(s, t, y, temperature=2.0, alpha=1.5)
     with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
         distillation_loss(s, t, temperature=0)
+    with pytest.raises(ValueError, match="temperature must be > 0, got nan"):
+        distillation_loss(s, t, temperature=float("nan"))
+    with pytest.raises(ValueError, match="temperature must be finite, got inf"):
+        distillation_loss(s, t, temperature=float("inf"))
     with pytest.raises(ValueError, match=r"teacher_logits has shape \(4, 5\) but student_logits has shape \(4, 3\)"):
         distillation_loss(s, torch.zeros(4, 5), temperature=1.0)
     with pytest.raises(ValueError, match=r"student_logits has shape \(3,\) \(1-D\) but must be 2-D \(N, C\)"):

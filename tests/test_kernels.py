@@ -1,4 +1,4 @@
-"""lossbook._kernels: the fast ``exp`` and the cache-sized blocks every large loss runs on."""
+"""lossbook.fast.kernels: the fast ``exp`` and the cache-sized blocks the fast paths run on."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lossbook import _kernels as K
+from lossbook.fast import kernels as K
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -360,19 +360,15 @@ def test_token_ce_gradcheck():
     assert torch.autograd.gradcheck(lambda z: token_cross_entropy(z, y, num_items_in_batch=5), (z,))
 
 
-# token_cross_entropy and z_loss are a few lines on lossbook.cross_entropy / lossbook.logsumexp, whose
-# custom Functions have no setup_context (torch.func), no double backward (cross_entropy) and data-dependent
-# checks in the traced path yet; the restructuring of those functions lifts it, and these tests then XPASS.
-_UPSTREAM = pytest.mark.xfail(strict=True, reason="lossbook.cross_entropy/logsumexp are not yet composable")
+# token_cross_entropy and z_loss are a few lines on lossbook.cross_entropy / lossbook.logsumexp, so they
+# compose exactly as far as those do: double backward, torch.func and torch.compile.
 
 
-@_UPSTREAM
 def test_token_ce_gradgradcheck():
     z, y = randn(2, 4, 5, seed=7).requires_grad_(), labels(2, 4, v=5, pad=1)
     assert torch.autograd.gradgradcheck(lambda z: token_cross_entropy(z, y), (z,))
 
 
-@_UPSTREAM
 def test_token_ce_and_z_loss_torch_func():
     z, y = randn(2, 4, 5, seed=7), labels(2, 4, v=5, pad=1)
     ref = torch.autograd.grad(ref_token_ce(z.requires_grad_(), y) + ref_z_loss(z), z)[0]
@@ -380,7 +376,6 @@ def test_token_ce_and_z_loss_torch_func():
     assert compare(ref, got, rtol=1e-10) is None
 
 
-@_UPSTREAM
 def test_token_ce_and_z_loss_compile():
     z, y = randn(2, 4, 5, seed=7), labels(2, 4, v=5, pad=1)
     fn = torch.compile(lambda z: token_cross_entropy(z, y) + z_loss(z), fullgraph=True, backend="eager")

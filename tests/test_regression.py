@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossbook
-from lossbook import regression as R
+from lossbook.fast import regression as FR
 from lossbook.testing import assert_matches, compare, silenced
 
 D64 = torch.float64
@@ -90,8 +90,9 @@ def test_residuals_on_the_branch_boundaries_match_torch():
 def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, reduction, monkeypatch):
     # more elements than one block, a partial last block, and a non-contiguous input (the block
     # size is made small so that the blocked forward and backward run on small tensors)
-    monkeypatch.setattr(R, "_BLOCK", 256)
-    n = 2 * R._BLOCK + 123
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
+    n = 2 * FR.BLOCK + 123
     x, y = _data((n,), seed=11)
     assert_matches(getattr(lossbook, name), getattr(F, name), (x, y), {"reduction": reduction, **kwargs})
     xt, yt = _data((3, n // 3 + 1), seed=12)
@@ -102,7 +103,8 @@ def test_large_inputs_take_the_blocked_path_and_still_match_torch(name, kwargs, 
 
 
 def test_blocked_float16_mean_does_not_overflow(monkeypatch):
-    monkeypatch.setattr(R, "_BLOCK", 256)
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
     x = torch.full((3000,), 30.0, dtype=torch.float16)  # squared error 900 each: the sum overflows float16
     y = torch.zeros_like(x)
     for name in ("mse_loss", "huber_loss", "l1_loss"):
@@ -111,8 +113,9 @@ def test_blocked_float16_mean_does_not_overflow(monkeypatch):
 
 
 def test_log_cosh_blocked_reduction_equals_the_unreduced_sum(monkeypatch):
-    monkeypatch.setattr(R, "_BLOCK", 256)
-    x, y = _data((2 * R._BLOCK + 7,), seed=13, scale=50.0)
+    monkeypatch.setattr(FR, "BLOCK", 256)
+    monkeypatch.setattr(lossbook.fast._state, "mode", "always", raising=False)  # the fast path at any size
+    x, y = _data((2 * FR.BLOCK + 7,), seed=13, scale=50.0)
     none = lossbook.log_cosh_loss(x, y, reduction="none")
     assert torch.allclose(lossbook.log_cosh_loss(x, y, reduction="sum"), none.sum(), rtol=1e-12)
     assert torch.allclose(lossbook.log_cosh_loss(x, y), none.mean(), rtol=1e-12)
@@ -347,6 +350,19 @@ def test_log_cosh_bounds(e):
 # RMSE
 
 
+def test_rmse_nan_empty_and_bad_eps():
+    """A NaN input or an empty one gives NaN (sqrt of torch's mse), not 0; eps=nan/inf is refused."""
+    x, y = torch.tensor([1.0, float("nan")], dtype=D64), torch.zeros(2, dtype=D64)
+    assert compare(F.mse_loss(x, y).sqrt(), lossbook.rmse_loss(x, y)) is None
+    assert lossbook.rmse_loss(x, y).isnan()
+    e = torch.zeros(0, dtype=D64)
+    assert lossbook.rmse_loss(e, e).isnan() and F.mse_loss(e, e).sqrt().isnan()
+    assert lossbook.rmse_loss(x, y, eps=1e-3).isnan()
+    for bad, why in ((float("nan"), ">= 0"), (-1.0, ">= 0"), (float("inf"), "finite")):
+        with pytest.raises(ValueError, match=rf"eps must be {why}, got {bad}"):
+            lossbook.rmse_loss(y, y, eps=bad)
+
+
 def test_rmse_value_and_perfect_fit_gradient_e20():
     x, y = _data((4, 3))
     assert torch.allclose(lossbook.rmse_loss(x, y), F.mse_loss(x, y).sqrt())
@@ -410,14 +426,30 @@ def test_identities(values):
 
 def test_shape_mismatch_is_refused_not_broadcast():
     x, y = torch.zeros(4, 1), torch.zeros(4)
-    for name in ("l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "log_cosh_loss", "poisson_nll_loss", "rmse_loss"):
+    for name in ("log_cosh_loss", "rmse_loss"):  # lossbook's own losses refuse the silent broadcast
         with pytest.raises(ValueError, match=r"target has shape \(4,\) but input has shape \(4, 1\)"):
             getattr(lossbook, name)(x, y)
-    with pytest.raises(ValueError, match="target has shape"):
-        lossbook.gaussian_nll_loss(x, y, torch.ones(4, 1))
     # PyTorch broadcasts this to (4, 4) with only a warning
     with pytest.warns(UserWarning, match="broadcasting"):
         assert F.mse_loss(x, y, reduction="none").shape == (4, 4)
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
+                                  "gaussian_nll_loss"])
+def test_torch_named_losses_broadcast_like_torch_with_a_pitfall_warning(name):
+    """A torch-named loss gives torch's broadcast result (a PitfallWarning says so), never a refusal."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(4, 1, generator=g, dtype=D64), torch.randn(4, generator=g, dtype=D64).abs()
+    for x, y in ((a, b), (b, a)):  # (4, 1) against (4,) and the other way round
+        var = (torch.rand(x.shape, generator=g, dtype=D64) + 0.5,) if name == "gaussian_nll_loss" else ()
+        for r in ("none", "mean", "sum"):
+            with pytest.warns(lossbook.PitfallWarning, match=r"they broadcast to \(4, 4\)"):
+                assert_matches(getattr(lossbook, name), silenced(getattr(F, name)), (x, y, *var), {"reduction": r})
+    extra = (torch.ones(4, 1, 2, dtype=D64),) if name == "gaussian_nll_loss" else ()
+    with pytest.raises(ValueError, match=r"target has shape \(3,\) but input has shape \(4, 1, 2\)"):
+        getattr(lossbook, name)(torch.zeros(4, 1, 2, dtype=D64), torch.zeros(3, dtype=D64), *extra)
+    with pytest.raises(RuntimeError):
+        silenced(getattr(F, name))(torch.zeros(4, 1, 2, dtype=D64), torch.zeros(3, dtype=D64), *extra)  # torch too
 
 
 def test_quantile_refuses_the_e21_broadcast():
@@ -441,6 +473,14 @@ def test_bad_hyper_parameters_and_dtypes():
         F.huber_loss(x, y, delta=0)  # PyTorch refuses it too
     with pytest.raises(ValueError, match="beta must be >= 0, got -1"):
         lossbook.smooth_l1_loss(x, y, beta=-1)
+    # NaN fails every comparison: refused (PyTorch refuses both too), not silently accepted
+    with pytest.raises(ValueError, match="delta must be > 0, got nan"):
+        lossbook.huber_loss(x, y, delta=float("nan"))
+    with pytest.raises(ValueError, match="beta must be >= 0, got nan"):
+        lossbook.smooth_l1_loss(x, y, beta=float("nan"))
+    for fn, kw in ((F.huber_loss, {"delta": float("nan")}), (F.smooth_l1_loss, {"beta": float("nan")})):
+        with pytest.raises(RuntimeError):
+            fn(x, y, **kw)
     with pytest.raises(ValueError, match="reduction must be one of 'none', 'mean', 'sum'; got 'avg'"):
         lossbook.mse_loss(x, y, reduction="avg")
     with pytest.raises(ValueError, match="reduction must be one of 'mean'"):

@@ -489,8 +489,6 @@ def test_gradcheck_and_gradgradcheck(name, fn):
     x, y = case("softmax", "index", spatial=(3, 2), seed=41)
     x, y = x[:1].requires_grad_(), y[:1]  # 18 logits: gradgradcheck is quadratic in the input size
     assert torch.autograd.gradcheck(lambda a: fn(a, y), (x,))
-    if name == "dice_ce_loss":
-        pytest.xfail("lossbook.cross_entropy's second derivative is wrong (its own gradgradcheck fails)")
     assert torch.autograd.gradgradcheck(lambda a: fn(a, y), (x,))
 
 
@@ -512,9 +510,6 @@ def test_torch_func_grad_vmap_and_compile(name, fn):
     _func_vmap_compile(fn)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="lossbook.softmax and lossbook.cross_entropy are autograd Functions without "
-                   "setup_context, which torch.func needs")
 @pytest.mark.parametrize("name,fn", COMPOSED, ids=[n for n, _ in COMPOSED])
 def test_torch_func_through_lossbook_softmax(name, fn):
     _func_vmap_compile(fn)

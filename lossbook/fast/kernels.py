@@ -1,4 +1,4 @@
-r"""Speed helpers shared by the losses: a faster ``exp`` and cache-sized blocks of a tensor.
+r"""The building blocks of the fast paths: a faster ``exp`` and cache-sized blocks of a tensor.
 
 Nothing here changes a result beyond floating-point rounding; it only changes how many times
 a large tensor travels between memory and the CPU, and which elementwise kernel runs.
@@ -23,10 +23,12 @@ a large tensor travels between memory and the CPU, and which elementwise kernel 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import Tensor
 
-__all__ = ["exp", "exp_", "blocks", "scratch", "fit"]
+__all__ = ["exp", "exp_", "blocks", "scratch", "fit", "reduce_elementwise", "reduction_grad"]
 
 _LOG2E = 1.4426950408889634
 _FAST_EXP_DTYPES = (torch.float32, torch.float64)
@@ -83,3 +85,44 @@ def scratch(x: Tensor, idx: list[tuple], dtype: torch.dtype | None = None) -> Te
 def fit(buf: Tensor, like: Tensor) -> Tensor:
     """The leading part of ``buf`` with the shape of ``like`` (the last block may be shorter)."""
     return buf if buf.shape == like.shape else buf[tuple(slice(0, n) for n in like.shape)]
+
+
+def reduce_elementwise(fill: Callable[..., None], x: Tensor, others: Sequence[Tensor | None],
+                       reduction: str) -> Tensor:
+    """``reduce(loss, reduction)`` of an element-wise loss, computed block by block.
+
+    ``fill(out, x_b, *others_b)`` writes the loss of one block into ``out``: ``x_b`` is a block
+    of ``x`` (see :func:`blocks`) and each of ``others`` is broadcast to ``x`` and
+    cut alike (``None`` stays ``None``). For ``'none'`` the blocks are those of the returned
+    tensor; for ``'sum'`` and ``'mean'`` they go to one block-sized scratch buffer and only
+    their sums are kept (in float32 at least, so float16 sums do not overflow early), so no
+    tensor of the input's size is formed. Same edge cases as ``lossbook._reduction.reduce`` (the mean of an
+    empty tensor is NaN).
+
+    Shape:
+        ``x`` ``(*)``, ``others`` broadcastable to it → ``(*)`` for ``'none'``, ``()`` otherwise.
+    """
+    parts = [None if o is None else o.expand_as(x) for o in others]
+    idx = blocks(x, ())
+    out = torch.empty_like(x) if reduction == "none" else scratch(x, idx)
+    acc = torch.promote_types(x.dtype, torch.float32)
+    total = torch.zeros((), dtype=acc, device=x.device)
+    for i in idx:
+        xb = x[i]
+        ob = out[i] if reduction == "none" else fit(out, xb)
+        fill(ob, xb, *[None if p is None else p[i] for p in parts])
+        if reduction != "none":
+            total += ob.sum(dtype=acc)
+    if reduction == "none":
+        return out
+    return (total if reduction == "sum" else total / x.numel()).to(x.dtype)
+
+
+def reduction_grad(grad: Tensor, reduction: str, numel: int) -> Tensor:
+    """The gradient that each element of a loss receives through ``reduce(loss, reduction)``.
+
+    ``grad`` is the gradient of the reduced loss: element-wise for ``'none'``, a 0-d tensor
+    for ``'sum'`` (returned as it is) and ``'mean'`` (divided by the number of elements);
+    either way the result broadcasts against the per-element loss.
+    """
+    return grad / numel if reduction == "mean" else grad
