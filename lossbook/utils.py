@@ -76,15 +76,23 @@ def _source_of(fn: Callable, docstring: bool) -> str:
     return source
 
 
-def show_source(fn: Callable, *, docstring: bool = True):
+def show_source(fn: Callable | str, *, docstring: bool = True):
     """Display the real source of a lossbook function, syntax-highlighted, in a notebook.
 
     The book never pastes a copy of the package's code: it shows it with this function, so
     what the reader sees is what the tests check. Returns an ``IPython.display.Code`` object
     (plain text outside a notebook). ``docstring=False`` hides the docstring to keep long
-    functions short.
+    functions short. ``fn`` may also be a dotted name such as ``"lossbook.softmax._row_max"``:
+    a module's private helper, whose module is hidden behind a public function of the same name
+    (``lossbook.softmax`` is the function), needs no import plumbing in the notebook.
     """
+    import importlib
+
     from IPython.display import Code
+
+    if isinstance(fn, str):
+        module_name, _, attr = fn.rpartition(".")
+        fn = getattr(importlib.import_module(module_name), attr)
 
     module = getattr(inspect.unwrap(fn), "__module__", "") or ""
     if not module.startswith("lossbook"):

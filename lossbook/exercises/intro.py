@@ -175,3 +175,24 @@ register(
         hint="take −log of each density and keep the term that depends on the residual",
     )
 )
+
+register(
+    ChoiceExercise(
+        id="intro-drop-in",
+        title="Which call is a drop-in replacement for F.cross_entropy(logits, labels, label_smoothing=0.1)?",
+        options={
+            "a": Option("lossbook.cross_entropy(logits, labels, label_smoothing=0.1)",
+                        "right: a lossbook loss that PyTorch has keeps its name, its positional order, its "
+                        "keywords and its semantics, so the same call gives the same value and gradient"),
+            "b": Option("lossbook.cross_entropy(logits.softmax(1), labels, label_smoothing=0.1)",
+                        "no: cross_entropy takes logits, as PyTorch's does; feeding it probabilities applies "
+                        "a second softmax (lossbook warns about it) and changes both value and gradient"),
+            "c": Option("lossbook.nll_loss(logits, labels, label_smoothing=0.1)",
+                        "no: nll_loss expects log-probabilities and, like PyTorch's, has no label_smoothing "
+                        "argument; the call raises a TypeError"),
+        },
+        answer="a",
+        style="predict",
+        hint="look at what each call feeds the loss, and at the coverage table of this section",
+    )
+)
