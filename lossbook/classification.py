@@ -322,7 +322,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
         )
     target = target.to(input.dtype)  # PyTorch computes in the input's dtype
     if fast.applies(input, target):
-        return reduce(fast_classification.soft_margin(input, target), reduction)
+        return fast_classification.soft_margin_loss(input, target, reduction)
     return reduce(_softplus(-target * input), reduction)
 
 
@@ -370,6 +370,8 @@ def multilabel_soft_margin_loss(
     if weight is not None:
         check_tensor(weight, "weight")
         check_broadcastable(weight, input, names=("weight", "input"))
+    if target.shape == input.shape and fast.applies(input, target, weight):  # weight broadcasts to input
+        return fast_classification.multilabel_soft_margin_loss(input, target, weight, reduction)
     # -[y log s(x) + (1 - y) log s(-x)], log s(x) = -softplus(-x): PyTorch's form, and its inf/NaN
     # pattern (y = 1 at x = -inf gives +inf, not the NaN of (1 - y) x + softplus(-x))
     loss = target * _softplus(-input) + (1 - target) * _softplus(input)

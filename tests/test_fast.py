@@ -65,6 +65,16 @@ def _cases(dtype, special):
             (f"bce_with_logits weighted {red}",
              lambda a, r=red: lossbook.binary_cross_entropy_with_logits(a, p, w, reduction=r, pos_weight=w * 2), (x,)),
             (f"soft_margin_loss {red}", lambda a, r=red: lossbook.soft_margin_loss(a, pm, reduction=r), (x,)),
+            (f"soft_margin_loss, both differentiable {red}",
+             lambda a, b, r=red: lossbook.soft_margin_loss(a, b, reduction=r), (x, pm)),
+            (f"multilabel_soft_margin_loss {red}",
+             lambda a, b, r=red: lossbook.multilabel_soft_margin_loss(a, b, reduction=r), (x, p)),
+            (f"multilabel_soft_margin_loss weighted, 0/1 {red}",
+             lambda a, r=red: lossbook.multilabel_soft_margin_loss(a, (p > 0.5).to(a.dtype), w, reduction=r), (x,)),
+            (f"multilabel_soft_margin_loss integer target {red}",
+             lambda a, r=red: lossbook.multilabel_soft_margin_loss(a, (p > 0.5).long(), reduction=r), (x,)),
+            (f"multilabel_soft_margin_loss unbatched {red}",
+             lambda a, b, r=red: lossbook.multilabel_soft_margin_loss(a[0], b[0], reduction=r), (x, p)),
             (f"l1_loss {red}", lambda a, b, r=red: lossbook.l1_loss(a, b, reduction=r), (x, y)),
             (f"mse_loss {red}", lambda a, b, r=red: lossbook.mse_loss(a, b, reduction=r), (x, y)),
             (f"huber_loss {red}", lambda a, b, r=red: lossbook.huber_loss(a, b, reduction=r, delta=0.5), (x, y)),
@@ -123,7 +133,9 @@ def test_fast_path_is_really_taken(monkeypatch):
         lossbook.cross_entropy(x, torch.zeros(9, dtype=torch.long))
         lossbook.log_softmax(x, dim=1)
         lossbook.mse_loss(x, x.flip(0))
-    assert calls == ["_CrossEntropyIndex", "_LogSoftmax", "_Pointwise"]
+        lossbook.soft_margin_loss(x, x.sign())
+        lossbook.multilabel_soft_margin_loss(x, (x > 0).long(), torch.ones(5, dtype=x.dtype))
+    assert calls == ["_CrossEntropyIndex", "_LogSoftmax", "_Pointwise", "_SoftMargin", "_MultilabelSoftMargin"]
 
 
 def test_applies_only_to_plain_large_cpu_tensors():

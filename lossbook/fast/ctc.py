@@ -36,11 +36,13 @@ def lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
     where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
     the forward and backward sweeps: the max-shifted log-sum-exp of ``lossbook.softmax``
     written out for three terms, in place and without autograd's bookkeeping
-    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``).
+    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``). The
+    shift of an all ``-inf`` triple is raised to the dtype's lowest finite value, so that the
+    state stays ``-inf`` (``log 0``) instead of becoming ``-inf - (-inf) = NaN``.
     """
     stay, one_back, two_back = prev[..., 2:], prev[..., 1:-1], prev[..., :-2] + skip_add
-    m = torch.maximum(torch.maximum(stay, one_back), two_back)
-    m = m.masked_fill_(m.isinf(), 0.0)  # an all -inf triple stays -inf instead of becoming NaN
+    m = torch.maximum(stay, one_back)
+    torch.maximum(m, two_back, out=m).clamp_min_(torch.finfo(m.dtype).min)
     total = (stay - m).exp_().add_((one_back - m).exp_()).add_(two_back.sub_(m).exp_())
     return total.log_().add_(m)
 
@@ -58,7 +60,7 @@ def log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
         buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
     skip_add = torch.zeros(skip.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~skip, _NEG_INF)
     for t in range(1, steps):
-        buf[t, :, 2:] = lse3(buf[t - 1], skip_add).add_(lp_ext[t])
+        torch.add(lse3(buf[t - 1], skip_add), lp_ext[t], out=buf[t, :, 2:])
     return buf[..., 2:]
 
 
@@ -91,9 +93,12 @@ def log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: 
     if steps:
         buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
         buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
+    restarts = set((steps - il).tolist())  # the loop steps at which some sample's β starts
     for step in range(1, steps):
-        rec = lse3(buf[step - 1], skip_add).add_(emit[step])
-        buf[step, :, 2:] = torch.where(restart[step], start_values[step], rec)
+        row = buf[step, :, 2:]
+        torch.add(lse3(buf[step - 1], skip_add), emit[step], out=row)
+        if step in restarts:
+            row.copy_(torch.where(restart[step], start_values[step], row))
     alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
     beta = lp_ext.new_full((T, N, Sx), _NEG_INF)
     if steps:
