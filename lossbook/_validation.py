@@ -110,13 +110,14 @@ def check_broadcastable(x: Tensor, to: Tensor, *, names: tuple[str, str], hint: 
         raise ValueError(msg + (f"; {hint}" if hint else ""))
 
 
-def broadcast_with_pitfall(input: Tensor, target: Tensor, *, names: tuple[str, str] = ("input", "target")
-                           ) -> torch.Size:
+def broadcast_with_pitfall(input: Tensor, target: Tensor, *, names: tuple[str, str] = ("input", "target"),
+                           hint: str = "") -> torch.Size:
     """The shape ``input`` and ``target`` broadcast to, as PyTorch's torch-named losses broadcast them.
 
     Different shapes are accepted (a torch-named loss never refuses what PyTorch accepts) but get a
     :class:`PitfallWarning`: an ``(N, 1)`` prediction against an ``(N,)`` target silently gives an
-    ``(N, N)`` loss. Shapes that do not broadcast raise a ``ValueError``.
+    ``(N, N)`` loss. Shapes that do not broadcast raise a ``ValueError`` (``hint`` says what the
+    shapes should be, after "must have the same shape as ...").
     """
     if input.shape == target.shape:
         return input.shape
@@ -126,7 +127,7 @@ def broadcast_with_pitfall(input: Tensor, target: Tensor, *, names: tuple[str, s
     except RuntimeError:
         raise ValueError(
             f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}; "
-            f"{b} must have the same shape as {a}"
+            f"{b} must have the same shape as {a}{f' ({hint})' if hint else ''}"
         ) from None
     warn_pitfall(
         f"{b} has shape {format_shape(target)} but {a} has shape {format_shape(input)}: they broadcast "

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ._reduction import reduce
 from ._validation import (
+    broadcast_with_pitfall,
     check_broadcastable,
     check_floating,
     check_in_range,
@@ -90,22 +91,11 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if reduction not in _KL_REDUCTIONS:
         listed = ", ".join(repr(r) for r in _KL_REDUCTIONS)
         raise ValueError(f"reduction must be one of {listed}; got {reduction!r}")
-    try:
-        shape = torch.broadcast_shapes(input.shape, target.shape)
-    except RuntimeError:
-        raise ValueError(
-            f"target has shape {format_shape(target)} but input has shape {format_shape(input)}; "
-            f"they must have the same shape (one distribution per row, classes along the last dimension)"
-        ) from None
+    broadcast_with_pitfall(input, target, hint="one distribution per row, classes along the last dimension")
     if reduction == "mean":
         warn_pitfall(
             "kl_div(reduction='mean') divides by the number of elements (batch size × number of classes), "
             "so it is not the KL divergence; use reduction='batchmean' for the KL averaged over the batch"
-        )
-    if input.shape != target.shape:
-        warn_pitfall(
-            f"input has shape {format_shape(input)} and target {format_shape(target)}: they broadcast to "
-            f"{format_shape(shape)}, which is rarely intended; give both the same shape"
         )
     visible = values_visible(input, target)
     positive_input = visible and input.numel() > 0 and bool(input.detach().amax() > 0)
