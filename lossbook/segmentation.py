@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import fast
 from ._reduction import check_reduction, reduce
 from ._validation import (
     check_choice,
@@ -37,6 +38,7 @@ from ._validation import (
 )
 from .classification import binary_cross_entropy_with_logits
 from .cross_entropy import cross_entropy
+from .fast import segmentation as fast_segmentation
 from .softmax import softmax as _softmax
 
 __all__ = [
@@ -127,12 +129,22 @@ def _prepare(input: Tensor, target: Tensor, *, include_background: bool, to_oneh
              softmax: bool, ignore_index: int | None, fn: str) -> tuple[Tensor, Tensor]:
     """Probabilities and a one-hot target of the same shape, ignored pixels zeroed in both."""
     _check_layout(input, target, fn)
-    C = input.shape[1]
     probs = _activate(input, sigmoid, softmax, fn)
     mask = _ignore_mask(target, ignore_index, input.dtype)
+    onehot = _onehot_target(input, target, to_onehot_y, ignore_index, fn)
+    if not include_background and input.shape[1] > 1:  # MONAI: ignored (with a warning) for one channel
+        probs, onehot = probs[:, 1:], onehot[:, 1:]
+    if mask is not None:
+        probs, onehot = probs * mask, onehot * mask
+    return probs, onehot
+
+
+def _onehot_target(input: Tensor, target: Tensor, to_onehot_y: bool, ignore_index: int | None, fn: str) -> Tensor:
+    """The target as one channel per class of ``input``, in its dtype (class indices one-hot encoded)."""
+    C = input.shape[1]
     if C == 1:  # one foreground channel: the target is the binary mask itself (MONAI ignores to_onehot_y)
-        onehot = target.to(input.dtype)
-    elif target.shape[1] == 1:
+        return target.to(input.dtype)
+    if target.shape[1] == 1:
         if not to_onehot_y:
             raise ValueError(
                 f"{fn}: target has shape {format_shape(target)}, one channel of class indices, but input "
@@ -140,21 +152,15 @@ def _prepare(input: Tensor, target: Tensor, *, include_background: bool, to_oneh
                 f"of shape {format_shape(input)}")
         index = target.long() if target.is_floating_point() else target
         if ignore_index is not None and not 0 <= ignore_index < C:
-            index = torch.where(index == ignore_index, 0, index)  # masked out below
+            index = torch.where(index == ignore_index, 0, index)  # masked out by _prepare
         if _eager(index):
             check_class_indices(index, C)
-        onehot = _one_hot(index, C, input.dtype)
-    else:
-        if to_onehot_y:
-            raise ValueError(
-                f"{fn}: to_onehot_y=True expects class indices of shape (N, 1, *spatial), but target "
-                f"has shape {format_shape(target)}, already one channel per class; pass to_onehot_y=False")
-        onehot = target.to(input.dtype)
-    if not include_background and C > 1:  # MONAI: ignored (with a warning) for one channel
-        probs, onehot = probs[:, 1:], onehot[:, 1:]
-    if mask is not None:
-        probs, onehot = probs * mask, onehot * mask
-    return probs, onehot
+        return _one_hot(index, C, input.dtype)
+    if to_onehot_y:
+        raise ValueError(
+            f"{fn}: to_onehot_y=True expects class indices of shape (N, 1, *spatial), but target "
+            f"has shape {format_shape(target)}, already one channel per class; pass to_onehot_y=False")
+    return target.to(input.dtype)
 
 
 def _reduce_axes(x: Tensor, batch: bool) -> list[int]:
@@ -175,6 +181,28 @@ def _tp_fp_fn(probs: Tensor, target: Tensor, dims: list[int], squared: bool = Fa
     if squared:
         probs, target = probs * probs, target * target
     return tp, probs.sum(dims) - tp, target.sum(dims) - tp
+
+
+def _counts(input: Tensor, target: Tensor, *, batch: bool, squared: bool = False, **prepare) -> tuple[Tensor, ...]:
+    """TP, FP and FN of ``input`` against ``target``: :func:`_prepare`, then :func:`_tp_fp_fn` over the
+    spatial axes (and the batch with ``batch=True``). ``prepare`` holds ``_prepare``'s keywords.
+
+    Large CPU inputs with ``softmax=True`` (no ``ignore_index``, no squared denominators) take the
+    fast path ``lossbook.fast.segmentation``: the softmax and the two sums in one step, with a
+    hand-written backward. It is tested equal to these lines.
+    """
+    if (prepare["softmax"] and not (prepare["sigmoid"] or squared) and prepare["ignore_index"] is None
+            and input.dim() >= 3 and input.shape[1] > 1 and fast.applies(input, target)):
+        _check_layout(input, target, prepare["fn"])
+        onehot = _onehot_target(input, target, prepare["to_onehot_y"], None, prepare["fn"])
+        dims = _reduce_axes(input, batch)
+        tp, sp = fast_segmentation.softmax_counts(input, onehot, dims)
+        sy = onehot.sum(dims)
+        if not prepare["include_background"]:
+            tp, sp, sy = tp[..., 1:], sp[..., 1:], sy[..., 1:]
+        return tp, sp - tp, sy - tp
+    probs, onehot = _prepare(input, target, **prepare)
+    return _tp_fp_fn(probs, onehot, _reduce_axes(probs, batch), squared)
 
 
 def _tversky_index(tp: Tensor, fp: Tensor, fn: Tensor, alpha: float, beta: float, smooth_nr: float,
@@ -267,9 +295,9 @@ def dice_loss(
     Chapter: segmentation
     """
     check_reduction(reduction)
-    probs, onehot = _prepare(input, target, include_background=include_background, to_onehot_y=to_onehot_y,
-                             sigmoid=sigmoid, softmax=softmax, ignore_index=ignore_index, fn="dice_loss")
-    tp, fp, fn = _tp_fp_fn(probs, onehot, _reduce_axes(probs, batch), squared_pred)
+    tp, fp, fn = _counts(input, target, batch=batch, squared=squared_pred, include_background=include_background,
+                         to_onehot_y=to_onehot_y, sigmoid=sigmoid, softmax=softmax, ignore_index=ignore_index,
+                         fn="dice_loss")
     a = 1.0 if jaccard else 0.5
     f = 1 - _tversky_index(tp, fp, fn, a, a, smooth_nr / 2, smooth_dr / 2)
     w = _class_weight(weight, f)
@@ -326,9 +354,8 @@ def tversky_loss(
     Chapter: segmentation
     """
     check_reduction(reduction)
-    probs, onehot = _prepare(input, target, include_background=include_background, to_onehot_y=to_onehot_y,
-                             sigmoid=sigmoid, softmax=softmax, ignore_index=ignore_index, fn="tversky_loss")
-    tp, fp, fn = _tp_fp_fn(probs, onehot, _reduce_axes(probs, batch))
+    tp, fp, fn = _counts(input, target, batch=batch, include_background=include_background, to_onehot_y=to_onehot_y,
+                         sigmoid=sigmoid, softmax=softmax, ignore_index=ignore_index, fn="tversky_loss")
     return reduce(1 - _tversky_index(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr), reduction)
 
 

@@ -48,6 +48,11 @@ def _cases(dtype, special):
     w = torch.rand(5, generator=_g(4), dtype=dtype) + 0.5
     pm = (p > 0.5).to(dtype) * 2 - 1
     lp = torch.randn(7, 2, 5, generator=_g(5), dtype=dtype).log_softmax(-1)
+    seg_x = torch.randn(3, 4, 5, 6, generator=_g(6), dtype=torch.float64).mul(3).to(dtype)
+    if special:
+        seg_x[0, :, 0, 0] = 1e4
+    seg_i = torch.randint(0, 4, (3, 1, 5, 6), generator=_g(8))
+    seg_y = (seg_i == torch.arange(4).view(1, 4, 1, 1)).to(dtype)
     cases = [
         ("logsumexp", lambda a: lossbook.logsumexp(a, dim=1), (x,)),
         ("logsumexp(keepdim, dim 0)", lambda a: lossbook.logsumexp(a, dim=0, keepdim=True), (x,)),
@@ -80,6 +85,13 @@ def _cases(dtype, special):
             (f"huber_loss {red}", lambda a, b, r=red: lossbook.huber_loss(a, b, reduction=r, delta=0.5), (x, y)),
             (f"smooth_l1_loss {red}", lambda a, b, r=red: lossbook.smooth_l1_loss(a, b, reduction=r, beta=2.0), (x, y)),
             (f"log_cosh_loss {red}", lambda a, b, r=red: lossbook.log_cosh_loss(a, b, reduction=r), (x, y)),
+            (f"dice_loss softmax {red}", lambda a, r=red: lossbook.dice_loss(a, seg_y, softmax=True, reduction=r), (seg_x,)),
+            (f"dice_loss softmax, class indices, no background, batch {red}",
+             lambda a, r=red: lossbook.dice_loss(a, seg_i, softmax=True, to_onehot_y=True, include_background=False,
+                                                 batch=True, reduction=r, jaccard=True), (seg_x,)),
+            (f"tversky_loss softmax, soft target {red}",
+             lambda a, b, r=red: lossbook.tversky_loss(a, b, softmax=True, alpha=0.3, beta=0.7, reduction=r),
+             (seg_x, seg_y.mul(0.8).add(0.05))),
         ]
         if not special:  # the α-β sweep against autograd through the forward algorithm
             for zi in (False, True):
@@ -135,7 +147,9 @@ def test_fast_path_is_really_taken(monkeypatch):
         lossbook.mse_loss(x, x.flip(0))
         lossbook.soft_margin_loss(x, x.sign())
         lossbook.multilabel_soft_margin_loss(x, (x > 0).long(), torch.ones(5, dtype=x.dtype))
-    assert calls == ["_CrossEntropyIndex", "_LogSoftmax", "_Pointwise", "_SoftMargin", "_MultilabelSoftMargin"]
+        lossbook.dice_loss(x.view(1, 9, 5, 1), (x > 0).to(x.dtype).view(1, 9, 5, 1), softmax=True)
+    assert calls == ["_CrossEntropyIndex", "_LogSoftmax", "_Pointwise", "_SoftMargin", "_MultilabelSoftMargin",
+                     "_SoftmaxCounts"]
 
 
 def test_applies_only_to_plain_large_cpu_tensors():
