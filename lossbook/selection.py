@@ -104,6 +104,12 @@ class Rule:
         return " and ".join(parts)
 
 
+    def describe_call(self) -> str:
+        """The call the rule recommends, e.g. ``binary_cross_entropy_with_logits(pos_weight=imbalance)``."""
+        args = ", ".join(f"{k}={v.trait if isinstance(v, FromTrait) else repr(v)}" for k, v in self.kwargs.items())
+        return f"{self.function}({args})"
+
+
 def _holds(traits: dict, trait: str, op: str, value: Any = None) -> bool:
     if op == "given":
         return traits.get(trait) is not None
@@ -240,6 +246,27 @@ RULES: tuple[Rule, ...] = (
        "next-token cross-entropy with the shift and padding (ignore_index) handled, averaged over the "
        "predicted tokens", "llm"),
 )
+
+
+def _input_group(kind: str) -> str:
+    """The colour of a decision-tree leaf: logits (a discriminator's too), probabilities, log-probabilities."""
+    return "logits" if kind.endswith("logits") else kind if kind in ("probabilities", "log-probabilities") else ""
+
+
+def plot_decision_tree(rules: tuple[Rule, ...] = RULES):
+    """The decision table drawn as a tree: task, then each rule's conditions, then the loss to call.
+
+    Generated from ``rules`` (by default :data:`RULES`, the table ``recommend_loss`` reads), so the
+    figure cannot drift from the table: a task's rules appear top to bottom in the order they are
+    tried, and each leaf is coloured by the input kind its loss takes (logits for every classifier).
+    Returns the ``Figure`` of :func:`lossbook.plotting.plot_tree`.
+    """
+    from .plotting import plot_tree
+
+    others = ", ".join(sorted({r.input_kind for r in rules if not _input_group(r.input_kind)}))
+    groups = [f"takes {_input_group(r.input_kind) or others}" for r in rules]
+    return plot_tree([(r.task, r.describe_when(), r.describe_call()) for r in rules],
+                     level_titles=("task", "when (tried top to bottom)", "use"), groups=groups)
 
 
 @dataclass(frozen=True)

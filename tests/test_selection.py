@@ -10,7 +10,17 @@ import torch
 import torch.nn.functional as F
 
 import lossbook
-from lossbook.selection import RULES, TASKS, TRAITS, FromTrait, check_setup, imbalance_ratio, recommend_loss
+from lossbook.plotting import tree_of
+from lossbook.selection import (
+    RULES,
+    TASKS,
+    TRAITS,
+    FromTrait,
+    check_setup,
+    imbalance_ratio,
+    plot_decision_tree,
+    recommend_loss,
+)
 from lossbook.utils import chapter_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,6 +234,22 @@ def test_recommendation_call_passes_its_kwargs_and_lets_the_caller_override():
     x, y = randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
     assert torch.allclose(rec(x, y), F.cross_entropy(x, y, label_smoothing=0.1))
     assert torch.allclose(rec(x, y, label_smoothing=0.0), F.cross_entropy(x, y))
+
+
+def test_the_decision_tree_figure_draws_exactly_the_rules():
+    levels, arrows = tree_of(plot_decision_tree())
+    assert levels[0] == list(dict.fromkeys(r.task for r in RULES))  # every task once, in the table's order
+    assert levels[1] == [r.describe_when() for r in RULES]  # one condition box per rule, in the order tried
+    assert levels[2] == [r.describe_call() for r in RULES]
+    assert sorted(arrows) == sorted([(r.task, r.describe_when()) for r in RULES]
+                                    + [(r.describe_when(), r.describe_call()) for r in RULES])
+    assert RULES[0].describe_call() == "gaussian_nll_loss()"
+    pos = next(r for r in RULES if r.task == "binary" and "pos_weight" in r.kwargs)
+    assert pos.describe_call() == "binary_cross_entropy_with_logits(pos_weight=imbalance)"
+    # a different table draws a different tree: the figure is generated, not drawn once
+    levels, _ = tree_of(plot_decision_tree(RULES[:2]))
+    assert levels == {0: ["regression"], 1: ["heteroscedastic", "counts"],
+                      2: ["gaussian_nll_loss()", "poisson_nll_loss(log_input=True)"]}
 
 
 # ---- check_setup: one failing setup per check, and clean setups that give nothing
