@@ -28,6 +28,7 @@ __all__ = [
     "check_ndim",
     "check_class_indices",
     "check_probabilities",
+    "looks_like_probabilities",
     "check_positive",
     "check_in_range",
     "check_choice",
@@ -236,6 +237,23 @@ def check_probabilities(x: Tensor, name: str, *, hint: str = "") -> None:
         value = x[bad].flatten()[0].item()
         msg = f"{name} must contain probabilities in [0, 1], but it contains {value:g}"
         raise ValueError(msg + (f"; {hint}" if hint else ""))
+
+
+def looks_like_probabilities(x: Tensor, *, dim: int | None = None, atol: float = 1e-3) -> bool:
+    """Whether ``x`` looks like the output of a sigmoid (every value in ``[0, 1]``) or, with ``dim``,
+    of a softmax along ``dim`` (in ``[0, 1]`` and summing to 1 there, within ``atol``).
+
+    What a loss that takes logits should never be fed: raw logits of a real model almost never all
+    lie in ``[0, 1]``. A heuristic, so it only warns or reports; it is ``False`` for an empty or
+    non-floating tensor and where values cannot be looked at (:func:`values_visible`).
+    """
+    if x.numel() == 0 or not x.is_floating_point() or not values_visible(x):
+        return False
+    x = x.detach()
+    lo, hi = torch.aminmax(x)
+    if not bool((lo >= 0) & (hi <= 1)):  # NaN fails both comparisons
+        return False
+    return dim is None or bool(((x.sum(dim) - 1).abs() <= atol).all())
 
 
 def check_positive(value: float, name: str, *, strict: bool = True, finite: bool = False) -> None:

@@ -31,6 +31,7 @@ from ._validation import (
     check_tensor,
     float32_under_autocast,
     format_shape,
+    looks_like_probabilities,
     values_visible,
     warn_pitfall,
 )
@@ -139,9 +140,7 @@ def _warn_if_not_log_probs(x: Tensor) -> None:
 def _warn_if_probabilities(x: Tensor) -> None:
     if x.numel() == 0 or x.shape[1] < 2 or not values_visible(x):
         return
-    rows = _sample_rows(x)
-    in_unit = bool(((rows >= 0) & (rows <= 1)).all())
-    if in_unit and bool(((rows.sum(-1) - 1).abs() <= 1e-3).all()):
+    if looks_like_probabilities(_sample_rows(x), dim=-1):
         warn_pitfall(
             "cross_entropy got an input whose rows lie in [0, 1] and sum to 1: it looks like "
             "probabilities (softmax output), but cross_entropy applies log_softmax itself and expects "

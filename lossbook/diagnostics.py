@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ._validation import check_tensor, looks_like_probabilities
+
 __all__ = ["diagnose_loss_curve", "gradient_health", "compare_losses"]
 
 SEVERITIES = ("critical", "warning", "info")
@@ -267,6 +269,7 @@ def gradient_health(
     *,
     vanishing: float = 1e-6,
     exploding: float = 10.0,
+    logits: Tensor | None = None,
 ) -> GradientReport:
     r"""Check the gradients a backward pass left on a model's parameters.
 
@@ -282,8 +285,16 @@ def gradient_health(
     the batch: a ReLU that is never active ("dead"), or a saturated sigmoid in float32. Parameters
     without a gradient (``grad is None``) are listed as "no grad".
 
+    A loss fed probabilities instead of logits leaves no mark of its own on the gradients: they are
+    damped by the extra softmax or sigmoid (by about :math:`1/C` at initialisation) and then shrink as
+    that activation saturates, while the loss stalls above a floor (:math:`\log(1 + (C-1)/e)` for
+    cross-entropy on :math:`C` softmax probabilities). Pass the tensor the loss received as
+    ``logits`` and the report checks it: values that all lie in ``[0, 1]`` (rows summing to 1 for a
+    softmax) give a critical "probabilities as logits" finding.
+
     Shape:
         - model: any ``nn.Module`` after ``loss.backward()``.
+        - logits (optional): what the loss was given, ``(N, C, ...)`` or ``(*)``.
         - output: a :class:`GradientReport` (``rows``: one dict per parameter with ``name``,
           ``shape``, ``grad_norm``, ``param_norm``, ``ratio``, ``dead_units``, ``flags``;
           ``findings``: a list of :class:`Finding`; ``ok``).
@@ -292,6 +303,8 @@ def gradient_health(
         model: the model whose ``.grad`` fields are checked.
         vanishing: $\rho_{\min}$.
         exploding: $\rho_{\max}$.
+        logits: optional, the tensor that was passed to a loss that takes logits (``cross_entropy``,
+            ``binary_cross_entropy_with_logits``, ...), shape ``(N, C, ...)`` or ``(*)``.
 
     Example:
         >>> net = nn.Linear(3, 2)
@@ -303,6 +316,8 @@ def gradient_health(
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if logits is not None:
+        check_tensor(logits, "logits")
     report = GradientReport()
     counts = {"nan": [], "vanishing": [], "exploding": [], "dead": [], "none": []}
     for name, p in model.named_parameters():
@@ -354,6 +369,19 @@ def gradient_health(
             severity, message, suggestion = advice[key]
             kind = {"nan": "non-finite gradient", "dead": "dead units", "none": "no gradient"}.get(key, key)
             report.findings.append(Finding(kind, severity, None, message.format(", ".join(names)), suggestion))
+    if logits is not None and looks_like_probabilities(logits):
+        classes = logits.shape[1] if logits.dim() >= 2 else 1
+        if classes >= 2 and looks_like_probabilities(logits, dim=1):
+            what = (f"rows in [0, 1] that sum to 1, a softmax's output: a loss that takes logits applies a second "
+                    f"softmax, whose derivative damps every gradient, and its loss cannot fall below "
+                    f"log(1 + (C - 1)/e) = {math.log1p((classes - 1) / math.e):.4g} for C = {classes}.")
+        else:
+            what = ("values that all lie in [0, 1], a sigmoid's output: a loss that takes logits applies a second "
+                    "sigmoid, whose derivative damps every gradient, and its loss cannot reach 0.")
+        report.findings.append(Finding(
+            "probabilities as logits", "critical", None, f"the tensor given as logits has {what}",
+            "remove the model's final softmax/sigmoid and pass its raw output to the loss (or use a loss that "
+            "takes probabilities)."))
     report.findings = _sorted(report.findings)
     return report
 

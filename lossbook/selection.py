@@ -16,7 +16,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["recommend_loss", "imbalance_ratio"]
+from ._validation import (
+    check_choice,
+    check_class_indices,
+    check_probabilities,
+    check_same_shape,
+    check_tensor,
+    format_shape,
+    looks_like_probabilities,
+)
+from .diagnostics import Finding, _sorted
+
+__all__ = ["recommend_loss", "imbalance_ratio", "check_setup"]
 
 TASKS = (
     "regression", "binary", "multiclass", "multilabel", "segmentation", "detection", "metric_learning",
@@ -91,6 +102,12 @@ class Rule:
                          f"{trait} given" if op == "given" else f"{trait} {'=' if op == 'is' else op} {value:.3g}"
                          if isinstance(value, float) else f"{trait} {'=' if op == 'is' else op} {value}")
         return " and ".join(parts)
+
+
+    def describe_call(self) -> str:
+        """The call the rule recommends, e.g. ``binary_cross_entropy_with_logits(pos_weight=imbalance)``."""
+        args = ", ".join(f"{k}={v.trait if isinstance(v, FromTrait) else repr(v)}" for k, v in self.kwargs.items())
+        return f"{self.function}({args})"
 
 
 def _holds(traits: dict, trait: str, op: str, value: Any = None) -> bool:
@@ -231,6 +248,27 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def _input_group(kind: str) -> str:
+    """The colour of a decision-tree leaf: logits (a discriminator's too), probabilities, log-probabilities."""
+    return "logits" if kind.endswith("logits") else kind if kind in ("probabilities", "log-probabilities") else ""
+
+
+def plot_decision_tree(rules: tuple[Rule, ...] = RULES):
+    """The decision table drawn as a tree: task, then each rule's conditions, then the loss to call.
+
+    Generated from ``rules`` (by default :data:`RULES`, the table ``recommend_loss`` reads), so the
+    figure cannot drift from the table: a task's rules appear top to bottom in the order they are
+    tried, and each leaf is coloured by the input kind its loss takes (logits for every classifier).
+    Returns the ``Figure`` of :func:`lossbook.plotting.plot_tree`.
+    """
+    from .plotting import plot_tree
+
+    others = ", ".join(sorted({r.input_kind for r in rules if not _input_group(r.input_kind)}))
+    groups = [f"takes {_input_group(r.input_kind) or others}" for r in rules]
+    return plot_tree([(r.task, r.describe_when(), r.describe_call()) for r in rules],
+                     level_titles=("task", "when (tried top to bottom)", "use"), groups=groups)
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """What :func:`recommend_loss` returns: the loss, how to call it, and why.
@@ -347,3 +385,189 @@ def imbalance_ratio(target: Tensor) -> float:
     counts = torch.bincount(values.flatten())
     counts = counts[counts > 0]
     return float(counts.max()) / float(counts.min())
+
+
+# The tasks check_setup knows: those whose loss takes the model's output and a label tensor directly.
+SETUP_TASKS = ("regression", "binary", "multilabel", "multiclass")
+
+
+def _problem(check: Callable, *args, **kwargs) -> str | None:
+    """The message of a ``lossbook._validation`` check that fails, or None when it passes."""
+    try:
+        check(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        return str(err)
+    return None
+
+
+def _plain(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v.item():.3g}" if isinstance(v, Tensor) and v.numel() == 1 else f"{k}={v!r}"
+                     for k, v in kwargs.items())
+
+
+def check_setup(task: str, output: Tensor, target: Tensor, *, loss: Recommendation | None = None
+                ) -> list[Finding]:
+    r"""Check a model's output and its labels against what the task's loss expects, before training.
+
+    The runnable part of the pre-training checklist. Each failed check gives a
+    :class:`lossbook.diagnostics.Finding` (``kind``, ``severity``, ``message``, ``suggestion``;
+    ``step`` is None); a correct setup gives an empty list.
+
+    - ``shape``: output and target agree (the same shape for regression, binary and multi-label;
+      ``(N, C, ...)`` logits with ``(N, ...)`` class indices, or class probabilities of the output's
+      shape, for multi-class).
+    - ``target dtype``, ``target values``: float targets for regression; float 0/1 labels for binary
+      and multi-label; integer class indices in ``[0, C)`` for multi-class.
+    - ``input kind``: a loss that takes logits fed probabilities, i.e. an output whose values all lie
+      in ``[0, 1]`` (a sigmoid was applied) or whose rows also sum to 1 (a softmax); ``non-finite
+      output``.
+    - ``class balance``: the ratio :math:`r` of :func:`imbalance_ratio`, measured from the labels,
+      is looked up in :data:`RULES` with the other conditions of the loss in use; when it selects
+      another rule (it crosses that rule's threshold, or no longer meets the one in use), the finding
+      names that rule and its keyword arguments (``pos_weight = r``):
+
+    .. math::
+        r = \frac{\#\{y = 0\}}{\#\{y = 1\}} \ \text{(binary, multi-label)}, \qquad
+        r = \frac{\max_c n_c}{\min_c n_c} \ \text{(multi-class)}
+
+    Shape:
+        - output: regression ``(*)``; binary ``(*)``, one logit per example; multi-label ``(N, C)``;
+          multi-class ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+        - target: the output's shape; for multi-class class indices ``(N)`` or ``(N, d1, ..., dK)``,
+          or class probabilities of the output's shape.
+        - result: a list of findings, the most severe first.
+
+    Args:
+        task: ``"regression"``, ``"binary"``, ``"multilabel"`` or ``"multiclass"``.
+        output: the model's output on a batch, exactly as it will be passed to the loss.
+        target: the targets of that batch (the balance is measured on them: pass all the labels to
+            measure the data set's).
+        loss: the :class:`Recommendation` that will be trained with, as returned by
+            ``recommend_loss(task, ...)``; by default ``recommend_loss(task)``.
+
+    Example:
+        >>> logits = torch.tensor([[2.0, -1.0, 0.1], [0.3, 1.5, -2.0]])
+        >>> check_setup("multiclass", logits, torch.tensor([0, 1]))
+        []
+        >>> [f.kind for f in check_setup("multiclass", logits.softmax(1), torch.tensor([0.0, 1.0]))]
+        ['input kind', 'target dtype']
+
+    Chapter: choosing
+    """
+    check_choice(task, "task", SETUP_TASKS)
+    check_tensor(output, "output")
+    check_tensor(target, "target")
+    rec = recommend_loss(task) if loss is None else loss
+    if not isinstance(rec, Recommendation) or rec.rule is None or rec.rule.task != task:
+        raise ValueError(f"loss must be a Recommendation of recommend_loss({task!r}, ...); got {loss!r}")
+    name, findings = rec.name, []
+
+    def add(kind, severity, message, suggestion):
+        findings.append(Finding(kind, severity, None, message, suggestion))
+
+    # the output: floating, finite, and logits where the loss takes logits
+    if not output.is_floating_point():
+        add("output dtype", "critical", f"output has dtype {output.dtype}, but {name} takes floating-point "
+            f"{rec.input_kind}.", "pass the model's floating-point output, before any rounding or argmax.")
+    elif not bool(torch.isfinite(output).all()):
+        add("non-finite output", "critical", "output contains NaN or inf before any training step.",
+            "check the inputs for NaN and the model's initialisation.")
+    elif rec.input_kind == "logits" and looks_like_probabilities(output):
+        softmax = output.dim() >= 2 and output.shape[1] >= 2 and looks_like_probabilities(output, dim=1)
+        act = "softmax" if softmax else "sigmoid"
+        own = "a (log-)softmax" if task == "multiclass" else "a sigmoid"
+        add("input kind", "critical",
+            f"every value of output lies in [0, 1]{' and its rows sum to 1' if softmax else ''}: it looks like "
+            f"probabilities, the output of a {act}, but {name} takes logits and applies {own} itself, so "
+            f"the loss cannot reach 0 and its gradient is damped.",
+            f"remove the final {act} from the model and pass its raw output (the logits) to {name}.")
+
+    # the target: dtype, values and shape for the task
+    labels = None  # what the class balance is measured on
+    if task == "multiclass":
+        index_shape = output.shape[:1] + output.shape[2:]
+        classes = output.shape[1] if output.dim() >= 2 else 0
+        if output.dim() < 2:
+            add("shape", "critical", f"output has shape {format_shape(output)}, but {name} takes (N, C) or "
+                f"(N, C, d1, ..., dK) logits, one per class.", "output one logit per class (C >= 2).")
+        elif target.shape == output.shape and target.is_floating_point():
+            problem = _problem(check_probabilities, target, "target")
+            if problem is None and not looks_like_probabilities(target, dim=1):
+                problem = ("target has the shape of output, so it is read as class probabilities, but its rows "
+                           "do not sum to 1")
+            if problem:
+                add("target values", "critical", problem + ".", "normalise each row of target to sum to 1, or "
+                    f"give class indices of shape {format_shape(index_shape)}.")
+        elif target.shape == output.shape:
+            add("shape", "critical", f"target has dtype {target.dtype} and the shape {format_shape(target)} of "
+                f"output: one-hot labels? {name} takes class indices of shape {format_shape(index_shape)} or "
+                f"float class probabilities.", "use target.argmax(1) as class indices.")
+        elif target.shape != index_shape:
+            add("shape", "critical", f"target has shape {format_shape(target)} but output has shape "
+                f"{format_shape(output)}; class indices must have shape {format_shape(index_shape)}.",
+                "give one class index per example (and per position), without a class dimension.")
+        elif target.is_floating_point() or target.dtype == torch.bool:
+            whole = target.is_floating_point() and bool((target == target.round()).all())
+            add("target dtype", "critical", f"target has the shape of class indices but dtype {target.dtype}; "
+                f"{name} takes integer class indices.",
+                "use target.long()." if whole else "give integer class indices (torch.long).")
+            labels = target.long() if whole else None
+        else:
+            problem = _problem(check_class_indices, target, classes)
+            if problem:
+                add("target values", "critical", problem + ".", f"map the labels to 0, ..., {classes - 1}, or give "
+                    "the model one output per class.")
+            else:
+                labels = target
+    else:
+        hint = " (one logit per example)" if task == "binary" else ""
+        problem = _problem(check_same_shape, output, target, names=("output", "target"))
+        if problem:
+            squeeze = output.dim() == target.dim() + 1 and output.shape[-1] == 1
+            binary_two = task == "binary" and output.dim() == target.dim() + 1 and output.shape[-1] == 2
+            add("shape", "critical", problem + hint + ".",
+                "use output.squeeze(-1)." if squeeze else
+                "two outputs per example are a two-class softmax: use the task 'multiclass' (cross_entropy with "
+                "class indices), or output one logit." if binary_two else
+                "reshape output or target so that they agree element by element.")
+        if task == "regression":
+            if not target.is_floating_point():
+                add("target dtype", "critical", f"target has dtype {target.dtype}, but {name} takes floating-point "
+                    "targets.", "use target.float() (or the output's dtype).")
+        else:
+            if not target.is_floating_point():
+                add("target dtype", "critical", f"target has dtype {target.dtype}, but {name} takes float 0/1 "
+                    "labels.", "use target.float().")
+            values = target.to(torch.float64)
+            problem = _problem(check_probabilities, values, "target")
+            if problem:
+                pm1 = bool(((values == -1) | (values == 1)).all())
+                add("target values", "critical", problem + f"; {name} takes 0/1 labels.",
+                    "map -1/+1 labels to 0/1 with (target + 1) / 2." if pm1 else "give 0/1 labels.")
+            elif bool(((values == 0) | (values == 1)).all()):
+                labels = target  # soft labels in (0, 1) have no class balance to measure
+
+    # the class balance, judged by the table's own imbalance rules
+    if labels is not None and labels.numel():
+        try:
+            ratio = imbalance_ratio(labels)
+        except ValueError as err:
+            add("class balance", "warning", f"{err}.", "check the labels: a model trained on one class learns "
+                "a constant.")
+            ratio = None
+        if ratio is not None:
+            if task == "multiclass" and bool(((labels == 0) | (labels == 1)).all()):
+                ratio = max(ratio, 1 / ratio)  # two classes: largest / smallest count
+            stated = {t: rest[0] for t, op, *rest in rec.rule.when if op == "is"}
+            measured = recommend_loss(task, **stated, imbalance=ratio)
+            if measured.rule is not rec.rule:
+                what = ("largest / smallest class count" if task == "multiclass" else "#negatives / #positives")
+                if any(t == "imbalance" for t, *_ in measured.rule.when):
+                    verdict = f"which meets the table's rule '{measured.rule.describe_when()}'"
+                else:
+                    verdict = f"which no longer meets the rule '{rec.rule.describe_when()}' of the loss in use"
+                add("class balance", "warning",
+                    f"the labels' imbalance ({what}) is {ratio:.3g}, {verdict}.",
+                    f"recommend_loss({task!r}, imbalance={ratio:.3g}) gives {measured.name}"
+                    + (f"({_plain(measured.kwargs)})" if measured.kwargs else "") + ".")
+    return _sorted(findings)

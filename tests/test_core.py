@@ -257,6 +257,35 @@ def test_plot_loss_and_grad_draws_every_curve():
     assert plot_heatmap(torch.rand(3, 4), xlabel="t", ylabel="s").axes[0].images
 
 
+def test_plot_tree_merges_shared_prefixes_and_keeps_columns_apart():
+    from lossbook.plotting import plot_tree, tree_of
+
+    paths = [("fruit", "red", "cherry"), ("fruit", "red", "a-very-long-strawberry-label"), ("fruit", "yellow", "lemon"),
+             ("nut", "brown", "hazelnut")]
+    fig = plot_tree(paths, level_titles=("kind", "colour", "name"), groups=["a", "b", "a", "c"])
+    levels, arrows = tree_of(fig)
+    nodes = [t for t in fig.axes[0].texts if (t.get_gid() or "").startswith("tree-node/")]
+    assert levels == {0: ["fruit", "nut"], 1: ["red", "yellow", "brown"],
+                      2: ["cherry", "a-very-long-strawberry-label", "lemon", "hazelnut"]}
+    assert sorted(arrows) == sorted([("fruit", "red"), ("fruit", "yellow"), ("nut", "brown"), ("red", "cherry"),
+                                     ("red", "a-very-long-strawberry-label"), ("yellow", "lemon"),
+                                     ("brown", "hazelnut")])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "c"]
+    # every box lies inside the figure and left of the next column's boxes: nothing overlaps
+    fig.draw_without_rendering()
+    boxes = {t: t.get_bbox_patch().get_window_extent() for t in nodes}
+    page = fig.bbox
+    assert all(page.x0 <= b.x0 and b.x1 <= page.x1 and page.y0 <= b.y0 and b.y1 <= page.y1 for b in boxes.values())
+    for level in (0, 1):
+        right = max(b.x1 for t, b in boxes.items() if t.get_gid() == f"tree-node/{level}")
+        left = min(b.x0 for t, b in boxes.items() if t.get_gid() == f"tree-node/{level + 1}")
+        assert right < left
+    with pytest.raises(ValueError, match="same number"):
+        plot_tree([("a", "b"), ("c",)])
+    with pytest.raises(ValueError, match="groups has 1 entries but there are 2 paths"):
+        plot_tree([("a", "b"), ("a", "c")], groups=["x"])
+
+
 # ----------------------------------------------------------------------------------- testing
 
 

@@ -158,9 +158,51 @@ def test_nan_exploding_vanishing_and_missing_gradients_are_flagged():
     assert not report.ok
 
 
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_a_loss_fed_probabilities_is_found_from_the_logits_it_was_given(head):
+    torch.manual_seed(0)
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    healthy = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    broken = nn.Sequential(*healthy, nn.Softmax(dim=1) if head == "softmax" else nn.Sigmoid())
+    y = torch.arange(32) % 3
+    for net in (healthy, broken):
+        out = net(x)
+        net.zero_grad()
+        if head == "softmax":
+            nn.functional.cross_entropy(out, y).backward()
+        else:
+            nn.functional.binary_cross_entropy_with_logits(out, nn.functional.one_hot(y, 3).float()).backward()
+        report = gradient_health(net, logits=out)
+        found = [f for f in report.findings if f.kind == "probabilities as logits"]
+        if net is healthy:
+            assert found == []
+            ratios = [r["ratio"] for r in report.rows]
+        else:
+            (f,) = found
+            assert f.severity == "critical" and "remove the model's final softmax/sigmoid" in f.suggestion
+            assert ("log(1 + (C - 1)/e) = 0.5514 for C = 3" in f.message) == (head == "softmax")
+            assert ("a sigmoid's output" in f.message) == (head == "sigmoid")
+            # the gradients alone are only smaller: no flag of their own
+            assert all(r["ratio"] < q for r, q in zip(report.rows, ratios))
+            assert not any("vanishing" in r["flags"] for r in report.rows)
+            assert gradient_health(net).findings == [g for g in report.findings if g is not f]
+
+
+def test_the_cross_entropy_floor_on_probabilities():
+    """log(1 + (C-1)/e), the message's floor, is the loss of a one-hot probability row fed as logits."""
+    C = 10
+    p = torch.eye(C, dtype=D)
+    loss = nn.functional.cross_entropy(p, torch.arange(C))
+    assert loss.item() == pytest.approx(math.log1p((C - 1) / math.e))
+    q = torch.softmax(torch.randn(1000, C, generator=torch.Generator().manual_seed(0), dtype=D) * 5, 1)
+    assert nn.functional.cross_entropy(q, q.argmax(1), reduction="none").min() >= loss - 1e-12
+
+
 def test_gradient_health_refuses_what_is_not_a_module():
     with pytest.raises(ValueError, match="model must be a torch.nn.Module; got Tensor"):
         gradient_health(torch.zeros(3))
+    with pytest.raises(TypeError, match="logits must be a torch.Tensor, got list"):
+        gradient_health(nn.Linear(2, 2), logits=[0.5])
 
 
 def test_finding_text():

@@ -1,6 +1,7 @@
 """lossbook.selection: every rule of the decision table, and recommend_loss's contract."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -9,7 +10,17 @@ import torch
 import torch.nn.functional as F
 
 import lossbook
-from lossbook.selection import RULES, TASKS, TRAITS, FromTrait, imbalance_ratio, recommend_loss
+from lossbook.plotting import tree_of
+from lossbook.selection import (
+    RULES,
+    TASKS,
+    TRAITS,
+    FromTrait,
+    check_setup,
+    imbalance_ratio,
+    plot_decision_tree,
+    recommend_loss,
+)
 from lossbook.utils import chapter_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,3 +234,138 @@ def test_recommendation_call_passes_its_kwargs_and_lets_the_caller_override():
     x, y = randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
     assert torch.allclose(rec(x, y), F.cross_entropy(x, y, label_smoothing=0.1))
     assert torch.allclose(rec(x, y, label_smoothing=0.0), F.cross_entropy(x, y))
+
+
+def test_the_decision_tree_figure_draws_exactly_the_rules():
+    levels, arrows = tree_of(plot_decision_tree())
+    assert levels[0] == list(dict.fromkeys(r.task for r in RULES))  # every task once, in the table's order
+    assert levels[1] == [r.describe_when() for r in RULES]  # one condition box per rule, in the order tried
+    assert levels[2] == [r.describe_call() for r in RULES]
+    assert sorted(arrows) == sorted([(r.task, r.describe_when()) for r in RULES]
+                                    + [(r.describe_when(), r.describe_call()) for r in RULES])
+    assert RULES[0].describe_call() == "gaussian_nll_loss()"
+    pos = next(r for r in RULES if r.task == "binary" and "pos_weight" in r.kwargs)
+    assert pos.describe_call() == "binary_cross_entropy_with_logits(pos_weight=imbalance)"
+    # a different table draws a different tree: the figure is generated, not drawn once
+    levels, _ = tree_of(plot_decision_tree(RULES[:2]))
+    assert levels == {0: ["regression"], 1: ["heteroscedastic", "counts"],
+                      2: ["gaussian_nll_loss()", "poisson_nll_loss(log_input=True)"]}
+
+
+# ---- check_setup: one failing setup per check, and clean setups that give nothing
+
+
+def _labels(n_neg, n_pos, dtype=D):
+    return torch.cat([torch.zeros(n_neg, dtype=dtype), torch.ones(n_pos, dtype=dtype)])
+
+
+def _kinds(findings):
+    return [f.kind for f in findings]
+
+
+def _threshold(task):
+    """The smallest 'imbalance >=' threshold of the task's rules, read from the table."""
+    return min(v for r in RULES if r.task == task for t, op, v in r.when if t == "imbalance" and op == ">=")
+
+
+def test_check_setup_passes_correct_setups():
+    assert check_setup("regression", randn(20), randn(20, seed=1)) == []
+    assert check_setup("binary", randn(20, scale=3.0), _labels(10, 10)) == []
+    assert check_setup("multilabel", randn(6, 4, scale=3.0), (randn(6, 4, seed=1) > 0).to(D)) == []
+    y = torch.arange(12) % 4
+    assert check_setup("multiclass", randn(12, 4, scale=3.0), y) == []
+    assert check_setup("multiclass", randn(3, 4, 5, 5, scale=3.0), torch.randint(0, 4, (3, 5, 5), generator=gen(2))) == []
+    soft = randn(12, 4, seed=3).softmax(1)
+    assert check_setup("multiclass", randn(12, 4, scale=3.0), soft) == []
+    assert check_setup("binary", randn(8, scale=3.0), torch.full((8,), 0.5, dtype=D)) == []  # soft labels
+
+
+def test_check_setup_finds_probabilities_fed_to_a_logit_loss():
+    logits = randn(64, 5, scale=3.0)
+    (f,) = check_setup("multiclass", logits.softmax(1), torch.arange(64) % 5)
+    assert (f.kind, f.severity) == ("input kind", "critical")
+    assert "rows sum to 1" in f.message and "remove the final softmax" in f.suggestion
+    (f,) = check_setup("binary", torch.sigmoid(logits[:, 0]), _labels(32, 32))
+    assert f.kind == "input kind" and "a sigmoid itself" in f.message and "softmax" not in f.message
+    assert "input kind" not in _kinds(check_setup("regression", torch.rand(64, generator=gen()), torch.rand(64)))
+
+
+def test_check_setup_finds_wrong_target_dtypes():
+    (f,) = check_setup("multiclass", randn(12, 4, scale=3.0), (torch.arange(12) % 4).to(D))
+    assert f.kind == "target dtype" and "integer class indices" in f.message and f.suggestion == "use target.long()."
+    (f,) = check_setup("binary", randn(20, scale=3.0), _labels(10, 10, dtype=torch.long))
+    assert f.kind == "target dtype" and "float 0/1" in f.message and f.suggestion == "use target.float()."
+    (f,) = check_setup("regression", randn(20), torch.arange(20))
+    assert f.kind == "target dtype" and "floating-point targets" in f.message
+    (f,) = check_setup("binary", randn(8).to(torch.long), _labels(4, 4))
+    assert f.kind == "output dtype"
+
+
+def test_check_setup_finds_wrong_target_values():
+    (f,) = check_setup("multiclass", randn(12, 4, scale=3.0), torch.arange(12) % 5)
+    assert f.kind == "target values" and "class index 4" in f.message
+    (f,) = check_setup("binary", randn(20, scale=3.0), 2 * _labels(10, 10) - 1)
+    assert f.kind == "target values" and "(target + 1) / 2" in f.suggestion
+    bad_soft = randn(12, 4, seed=3).abs()
+    (f,) = check_setup("multiclass", randn(12, 4, scale=3.0), bad_soft / bad_soft.sum(1, keepdim=True) * 0.5)
+    assert f.kind == "target values" and "do not sum to 1" in f.message
+
+
+def test_check_setup_finds_shape_disagreements():
+    (f,) = check_setup("regression", randn(20, 1), randn(20, seed=1))
+    assert f.kind == "shape" and "(20,)" in f.message and f.suggestion == "use output.squeeze(-1)."
+    (f,) = check_setup("binary", randn(20, 2, scale=3.0), _labels(10, 10))
+    assert f.kind == "shape" and "multiclass" in f.suggestion
+    onehot = F.one_hot(torch.arange(12) % 4, 4)
+    (f,) = check_setup("multiclass", randn(12, 4, scale=3.0), onehot)
+    assert f.kind == "shape" and "one-hot" in f.message and "argmax" in f.suggestion
+    (f,) = check_setup("multiclass", randn(12, 4, scale=3.0), torch.arange(6) % 4)
+    assert f.kind == "shape" and "(12,)" in f.message
+
+
+def test_check_setup_measures_the_balance_and_reads_the_threshold_from_the_table():
+    threshold = _threshold("binary")
+    below = _labels(int(threshold * 10) - 1, 10)  # a ratio just under the table's threshold
+    above = _labels(int(threshold * 10) + 1, 10)
+    assert check_setup("binary", randn(below.numel(), scale=3.0), below) == []
+    (f,) = check_setup("binary", randn(above.numel(), scale=3.0), above)
+    ratio = imbalance_ratio(above)
+    rule = recommend_loss("binary", imbalance=ratio).rule
+    assert (f.kind, f.severity) == ("class balance", "warning")
+    assert rule.describe_when() in f.message and f"pos_weight={ratio:.3g}" in f.suggestion
+    # the loss in use already weighs the positives: nothing to report
+    assert check_setup("binary", randn(above.numel(), scale=3.0), above,
+                       loss=recommend_loss("binary", imbalance=ratio)) == []
+    # pos_weight the wrong way round (#positives / #negatives) is caught
+    (f,) = check_setup("binary", randn(above.numel(), scale=3.0), above,
+                       loss=recommend_loss("binary", imbalance=1 / ratio))
+    assert f.kind == "class balance"
+    # a stated need for calibrated probabilities wins over the imbalance rules, as in recommend_loss
+    assert check_setup("binary", randn(above.numel(), scale=3.0), above,
+                       loss=recommend_loss("binary", need_calibrated_probabilities=True)) == []
+    # a pos_weight that the labels do not call for
+    (f,) = check_setup("binary", randn(20, scale=3.0), _labels(10, 10), loss=recommend_loss("binary", imbalance=20.0))
+    assert f.kind == "class balance" and "no longer meets" in f.message
+
+
+def test_check_setup_multiclass_balance_and_a_single_class():
+    y = torch.cat([torch.zeros(30, dtype=torch.long), torch.ones(5, dtype=torch.long), torch.full((5,), 2)])
+    assert imbalance_ratio(y) >= _threshold("multiclass")
+    (f,) = check_setup("multiclass", randn(40, 3, scale=3.0), y)
+    assert f.kind == "class balance" and "largest / smallest" in f.message and "focal_loss" in f.suggestion
+    two = torch.cat([torch.zeros(2, dtype=torch.long), torch.ones(30, dtype=torch.long)])  # the minority is class 0
+    assert _kinds(check_setup("multiclass", randn(32, 2, scale=3.0), two)) == ["class balance"]
+    (f,) = check_setup("binary", randn(8, scale=3.0), torch.ones(8, dtype=D))
+    assert f.kind == "class balance" and "8 positives and 0 negatives" in f.message
+
+
+def test_check_setup_reports_a_non_finite_output_and_refuses_bad_arguments():
+    x = randn(8)
+    x[3] = math.nan
+    assert _kinds(check_setup("regression", x, randn(8))) == ["non-finite output"]
+    with pytest.raises(ValueError, match="task must be one of 'regression', 'binary', 'multilabel', 'multiclass'"):
+        check_setup("segmentation", randn(8), randn(8))
+    with pytest.raises(ValueError, match=r"loss must be a Recommendation of recommend_loss\('binary', ...\)"):
+        check_setup("binary", randn(8), _labels(4, 4), loss=recommend_loss("multiclass"))
+    with pytest.raises(TypeError, match="target must be a torch.Tensor"):
+        check_setup("binary", randn(8), [0, 1])
