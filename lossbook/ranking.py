@@ -110,8 +110,9 @@ def _normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
 def _masked_logsumexp(x: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
     """log Σ exp(x) along ``dim`` over the entries where ``mask`` is True; ``-inf`` for an empty row.
 
-    Written in plain tensor operations (lossbook.logsumexp is an autograd Function without a
-    functorch rule), max-shifted so that nothing overflows.
+    Max-shifted like :func:`lossbook.logsumexp`, but an empty row (an anchor with no negative) gets
+    a zero gradient through the "double where", where a log-sum-exp of all ``-inf`` (lossbook's and
+    PyTorch's) has the gradient ``0 / 0 = NaN``.
     """
     if mask is not None:
         x = x.masked_fill(~mask, float("-inf"))
