@@ -343,7 +343,7 @@ def test_linear_ce_memory_is_one_chunk_of_logits_not_n_by_v():
 def test_linear_ce_default_chunk_never_forms_the_logits_of_a_large_batch():
     from lossbook.llm import _default_chunk
 
-    assert _default_chunk(4096, 1024, 65536) == 64  # 2**22 logits: 16 MiB in float32 instead of 1 GiB
+    assert _default_chunk(4096, 1024, 65536) == 128  # 2**23 logits: 32 MiB in float32 instead of 1 GiB
     assert _default_chunk(8, 4, 100) == 8  # small: one chunk
     assert _default_chunk(10, 4, 2**23) == 1  # a huge vocabulary: one row at a time
 
