@@ -402,6 +402,17 @@ def test_linear_ce_gradgradcheck():
         assert torch.autograd.gradgradcheck(fn, args)
 
 
+def test_linear_ce_k_dimensional_gradgradcheck():
+    x, W, b = randn(4, 3), randn(3, 2, 3, seed=1), randn(3, 2, seed=2)
+    t = labels(4, 2, v=3, seed=3)
+    args = [v.requires_grad_() for v in (x, W, b)]
+    for red in REDUCTIONS:
+        fn = lambda x, W, b, red=red: linear_cross_entropy(x, W, t, linear_bias=b, reduction=red,  # noqa: E731
+                                                  label_smoothing=0.1, chunk_size=3)
+        assert torch.autograd.gradcheck(fn, args)
+        assert torch.autograd.gradgradcheck(fn, args)
+
+
 def test_linear_ce_torch_func_and_compile():
     x, W, b, t = _lce_inputs(n=5, d=3, v=7)
     ref = torch.autograd.grad(F.linear_cross_entropy(x.requires_grad_(), W, t, linear_bias=b), x)[0]
