@@ -66,15 +66,8 @@ CONFORMANCE: dict[str, tuple[tuple[str, ...], str | None]] = {
     "cosine_embedding_loss": (("nn.functional.cosine_embedding_loss",), "CosineEmbeddingLoss"),
     "triplet_margin_loss": (("nn.functional.triplet_margin_loss",), None),
     "triplet_margin_with_distance_loss": (("nn.functional.triplet_margin_with_distance_loss",), None),
-}
-
-# Torch-named functions that do NOT yet conform, each with what diverges. An entry here is an open
-# defect, not a skip: test_known_divergences_still_diverge fails once it is fixed, so that the
-# function then moves into CONFORMANCE.
-KNOWN_DIVERGENT = {
-    "linear_cross_entropy": "refuses torch's K-dimensional weights, and its gradient with respect to a "
-                            "probability target differs from torch's on some OpInfo samples (an unbatched (D,) "
-                            "input with a (V,) target, among others): 293 of 329 samples diverge",
+    # every variant: the reference path, and the chunked ones whose samples pass torch's `options`
+    "linear_cross_entropy": (("nn.functional.linear_cross_entropy",), None),
 }
 
 DTYPES = (torch.float64, torch.float32)
@@ -90,18 +83,8 @@ def torch_named() -> list[str]:
 
 
 def test_every_torch_named_function_is_covered():
-    assert sorted(torch_named()) == sorted([*CONFORMANCE, *KNOWN_DIVERGENT]), (
+    assert sorted(torch_named()) == sorted(CONFORMANCE), (
         "add the torch-named lossbook functions to CONFORMANCE (or remove the ones that left)")
-    assert not set(CONFORMANCE) & set(KNOWN_DIVERGENT)
-
-
-def test_known_divergences_still_diverge():
-    """linear_cross_entropy refuses a 3-D weight, which torch accepts. When that changes, run it on
-    the samples (add it to CONFORMANCE) and move it there if they pass."""
-    x = torch.randn(4, 3, dtype=torch.float64)
-    torch.nn.functional.linear_cross_entropy(x, torch.randn(2, 3, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="K-dimensional"):
-        lossbook.linear_cross_entropy(x, torch.randn(2, 3, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.long))
 
 
 # --------------------------------------------------------------------------------------------

@@ -222,6 +222,58 @@ def test_linear_ce_probability_targets(reduction, kw):
     _check_lce({"reduction": reduction, **kw}, bias=True, chunk=4, prob=True)
 
 
+def _check_against_torch(x, W, t, rtol=1e-10, **kw):
+    """Value and the gradient of every floating input that requires grad (the target too), against torch's."""
+    leaves = [v for v in (x, W, t, kw.get("linear_bias")) if v is not None and v.requires_grad]
+    ref_leaves = [v.detach().clone().requires_grad_() for v in leaves]
+    swap = dict(zip(map(id, leaves), ref_leaves))
+    ref_args = [swap.get(id(v), v) for v in (x, W, t)]
+    ref_kw = {k: swap.get(id(v), v) for k, v in kw.items()}
+    got = linear_cross_entropy(x, W, t, **kw)
+    want = F.linear_cross_entropy(*ref_args, **{k: v for k, v in ref_kw.items() if k != "chunk_size"})
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert compare(want, got, rtol=rtol, atol=1e-12) is None
+    upstream = torch.rand(want.shape, generator=gen(5), dtype=want.dtype) + 0.5
+    for i, (a, e) in enumerate(zip(_grads(got, leaves, upstream), _grads(want, ref_leaves, upstream))):
+        assert compare(e, a, rtol=rtol, atol=1e-12, what=f"gradient {i}") is None
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("prob", [False, True])
+@pytest.mark.parametrize("chunk", [1, 3, None])
+def test_linear_ce_k_dimensional_weight_is_torchs_k_dimensional_loss(reduction, prob, chunk):
+    """W of shape (C, d1, d2, D): (N, C, d1, d2) logits, a C-class cross-entropy at each of the d1 d2 positions."""
+    n, c, out, d = 7, 5, (3, 2), 4
+    x, W = randn(n, d).requires_grad_(), randn(c, *out, d, seed=1).requires_grad_()
+    b = randn(c, *out, seed=2).requires_grad_()
+    if prob:
+        t = torch.softmax(randn(n, c, *out, seed=3, scale=2), dim=1)
+        kw = {"label_smoothing": 0.1}
+    else:
+        t = labels(n, *out, v=c, seed=3)
+        t[0, 0, 0] = -100
+        kw = {"ignore_index": -100, "weight": WEIGHT[:c]}
+    _check_against_torch(x, W, t, linear_bias=b, reduction=reduction, chunk_size=chunk, **kw)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("batched", [False, True])
+def test_linear_ce_gradient_of_a_probability_target(reduction, batched):
+    """d loss / d q = -(1 - eps) w log p, also when the input needs its gradient at the same time."""
+    x, W, b, t = _lce_inputs(prob=True)
+    x, t = (x, t) if batched else (x[2], t[2])
+    _check_against_torch(x.requires_grad_(), W.requires_grad_(), t.requires_grad_(), linear_bias=b,
+                         weight=WEIGHT, reduction=reduction, label_smoothing=0.2, chunk_size=4)
+
+
+def test_linear_ce_takes_torchs_options():
+    """A call written for torch's chunked path runs unchanged; its batch_chunk_size is the chunk size."""
+    x, W, _, t = _lce_inputs()
+    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=2, chunking_method=None)
+    _check_against_torch(x.requires_grad_(), W.requires_grad_(), t, options=options)
+    _check_against_torch(x, W, t, options=torch.nn.LinearCrossEntropyOptions(), reduction="none")
+
+
 def test_linear_ce_none_applies_each_rows_own_upstream_gradient():
     """A per-token upstream gradient (e.g. a mask times a weight) must reach each row, not a scalar."""
     x, W, _, t = _lce_inputs()
@@ -291,7 +343,7 @@ def test_linear_ce_memory_is_one_chunk_of_logits_not_n_by_v():
 def test_linear_ce_default_chunk_never_forms_the_logits_of_a_large_batch():
     from lossbook.llm import _default_chunk
 
-    assert _default_chunk(4096, 1024, 65536) == 64  # 2**22 logits: 16 MiB in float32 instead of 1 GiB
+    assert _default_chunk(4096, 1024, 65536) == 128  # 2**23 logits: 32 MiB in float32 instead of 1 GiB
     assert _default_chunk(8, 4, 100) == 8  # small: one chunk
     assert _default_chunk(10, 4, 2**23) == 1  # a huge vocabulary: one row at a time
 
@@ -319,8 +371,20 @@ def test_linear_ce_bad_inputs():
         linear_cross_entropy(x, W, t, chunk_size=0)
     with pytest.raises(ValueError, match="class index 11"):
         linear_cross_entropy(x, W, torch.full((9,), 11))
-    with pytest.raises(ValueError, match=r"linear_weight has shape \(11, 5, 1\) \(3-D\)"):
-        linear_cross_entropy(x, W.unsqueeze(-1), t)
+    with pytest.raises(ValueError, match=r"linear_weight has shape \(11,\) \(1-D\)"):
+        linear_cross_entropy(x, W[:, 0], t)
+    with pytest.raises(ValueError, match=r"\(a K-dimensional loss\), which needs batched input \(N, 5\)"):
+        linear_cross_entropy(x[0], W.view(11, 1, 5), t[0])
+    with pytest.raises(ValueError, match=r"linear_bias has shape \(11,\) but must have shape \(11, 1\)"):
+        linear_cross_entropy(x, W.view(11, 1, 5), t.view(9, 1), linear_bias=b)
+    with pytest.raises(ValueError, match=r"class indices must have shape \(9, 1\)"):
+        linear_cross_entropy(x, W.view(11, 1, 5), t)
+    with pytest.raises(ValueError, match="ignore_index applies to class indices only"):
+        linear_cross_entropy(x, W, torch.rand(9, 11, dtype=D), ignore_index=-100)
+    with pytest.raises(TypeError, match="holds class probabilities and must be floating point"):
+        linear_cross_entropy(x, W, torch.zeros(9, 11, dtype=torch.long))
+    with pytest.raises(ValueError, match="give chunk_size or torch's options"):
+        linear_cross_entropy(x, W, t, chunk_size=2, options=torch.nn.LinearCrossEntropyOptions(batch_chunk_size=2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +398,17 @@ def test_linear_ce_gradgradcheck():
     for red in REDUCTIONS:
         fn = lambda x, W, b, red=red: linear_cross_entropy(x, W, t, linear_bias=b, reduction=red,  # noqa: E731
                                                   label_smoothing=0.1, chunk_size=2)
+        assert torch.autograd.gradcheck(fn, args)
+        assert torch.autograd.gradgradcheck(fn, args)
+
+
+def test_linear_ce_k_dimensional_gradgradcheck():
+    x, W, b = randn(4, 3), randn(3, 2, 3, seed=1), randn(3, 2, seed=2)
+    t = labels(4, 2, v=3, seed=3)
+    args = [v.requires_grad_() for v in (x, W, b)]
+    for red in REDUCTIONS:
+        fn = lambda x, W, b, red=red: linear_cross_entropy(x, W, t, linear_bias=b, reduction=red,  # noqa: E731
+                                                  label_smoothing=0.1, chunk_size=3)
         assert torch.autograd.gradcheck(fn, args)
         assert torch.autograd.gradgradcheck(fn, args)
 
