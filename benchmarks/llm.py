@@ -106,6 +106,36 @@ def measure_one(method: str, threads: int = 2, size: tuple[int, int, int] = (N, 
             "cpu_seconds": round(min(cpu), 3)}
 
 
+def write_table(rows: list[dict], out: Path, *, threads: int, size: tuple[int, int, int]) -> None:
+    """``llm_memory.csv`` and ``llm_memory.md`` in ``out``: the measured rows, with their ratios to
+    torch's naive path (``F.cross_entropy(x @ W.T)``, the reference of the memory and time targets)
+    and to torch's chunked path."""
+    rows = [{k: r[k] for k in ("method", "peak_mb", "seconds", "cpu_seconds")} for r in rows]
+    naive = next(r for r in rows if r["method"].startswith("naive: F."))
+    torch_chunked = next(r for r in rows if r["method"].startswith("torch chunked"))
+    for r in rows:
+        r["memory_vs_torch_naive"] = round(r["peak_mb"] / naive["peak_mb"], 3)
+        r["time_vs_torch_chunked"] = round(r["seconds"] / torch_chunked["seconds"], 3)
+        r["cpu_vs_torch_chunked"] = round(r["cpu_seconds"] / torch_chunked["cpu_seconds"], 3)
+        r["cpu_vs_torch_naive"] = round(r["cpu_seconds"] / naive["cpu_seconds"], 3)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "llm_memory.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    n, d, v = size
+    lines = [f"`linear_cross_entropy` forward + backward, N={n}, D={d}, V={v:,} f32, torch {torch.__version__}, "
+             f"{threads} threads, "
+             f"CPU. Peak = growth of the process's max RSS in a fresh subprocess per method.", "",
+             "| method | peak (MB) | wall s | CPU s | memory / torch naive | CPU time / torch chunked | "
+             "CPU time / torch naive |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['method']} | {r['peak_mb']:.0f} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
+              f"{r['memory_vs_torch_naive']:.3f} | {r['cpu_vs_torch_chunked']:.2f} | {r['cpu_vs_torch_naive']:.2f} |"
+              for r in rows]
+    (out / "llm_memory.md").write_text("\n".join(lines) + "\n")
+
+
 def memory_table(out: Path, threads: int = 2, size: tuple[int, int, int] = (N, D, V), repeats: int = 1) -> list[dict]:
     rows = []
     for method in METHODS:
@@ -116,27 +146,7 @@ def memory_table(out: Path, threads: int = 2, size: tuple[int, int, int] = (N, D
         print(f"{row['method']:<52} peak {row['peak_mb']:>8.1f} MB   {row['seconds']:>7.2f} s wall   "
               f"{row['cpu_seconds']:>7.2f} s CPU", flush=True)
         rows.append(row)
-    naive = next(r for r in rows if r["method"].startswith("naive: lossbook"))
-    torch_chunked = next(r for r in rows if r["method"].startswith("torch chunked"))
-    for r in rows:
-        r["memory_vs_naive"] = round(r["peak_mb"] / naive["peak_mb"], 3)
-        r["time_vs_torch_chunked"] = round(r["seconds"] / torch_chunked["seconds"], 3)
-        r["cpu_vs_torch_chunked"] = round(r["cpu_seconds"] / torch_chunked["cpu_seconds"], 3)
-        r["cpu_vs_naive"] = round(r["cpu_seconds"] / naive["cpu_seconds"], 3)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "llm_memory.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    n, d, v = size
-    lines = [f"`linear_cross_entropy` forward + backward, N={n}, D={d}, V={v:,} f32, torch {torch.__version__}, "
-             f"{threads} threads, "
-             f"CPU. Peak = growth of the process's max RSS in a fresh subprocess per method.", "",
-             "| method | peak (MB) | wall s | CPU s | memory / naive | CPU time / torch chunked | CPU time / naive |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['method']} | {r['peak_mb']:.0f} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
-              f"{r['memory_vs_naive']:.3f} | {r['cpu_vs_torch_chunked']:.2f} | {r['cpu_vs_naive']:.2f} |" for r in rows]
-    (out / "llm_memory.md").write_text("\n".join(lines) + "\n")
+    write_table(rows, out, threads=threads, size=size)
     return rows
 
 
