@@ -34,17 +34,13 @@ def lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
     ``prev`` is ``(*, S' + 2)``: the previous frame's log-α behind two ``-inf`` states, so that
     the three predecessors of every state are three shifted views; ``skip_add`` ``(*, S')`` is 0
     where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
-    the forward and backward sweeps: the max-shifted log-sum-exp of ``lossbook.softmax``
-    written out for three terms, in place and without autograd's bookkeeping
-    (``ctc_alpha_step`` is the differentiable version, built on ``lossbook.logsumexp``). The
-    shift of an all ``-inf`` triple is raised to the dtype's lowest finite value, so that the
-    state stays ``-inf`` (``log 0``) instead of becoming ``-inf - (-inf) = NaN``.
+    the forward and backward sweeps, so it is two calls of ``torch.logaddexp`` (the max-shifted
+    log-sum-exp of two terms in one kernel, ``-inf`` for two ``-inf``) instead of the dozen small
+    kernels of a three-term log-sum-exp written out; ``ctc_alpha_step`` is the differentiable,
+    readable version, built on ``lossbook.logsumexp``.
     """
-    stay, one_back, two_back = prev[..., 2:], prev[..., 1:-1], prev[..., :-2] + skip_add
-    m = torch.maximum(stay, one_back)
-    torch.maximum(m, two_back, out=m).clamp_min_(torch.finfo(m.dtype).min)
-    total = (stay - m).exp_().add_((one_back - m).exp_()).add_(two_back.sub_(m).exp_())
-    return total.log_().add_(m)
+    two = torch.logaddexp(prev[..., 2:], prev[..., 1:-1])
+    return torch.logaddexp(two, torch.add(prev[..., :-2], skip_add), out=two)
 
 
 def log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
