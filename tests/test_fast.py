@@ -191,3 +191,18 @@ def test_double_backward_through_the_fast_path_differentiates_the_definition():
             hessians.append(torch.autograd.grad(g[0, 0], z)[0])
     torch.testing.assert_close(hessians[0], hessians[1], rtol=0, atol=1e-15)
     assert hessians[0].abs().sum() > 0
+
+
+def test_a_second_backward_of_the_same_graph_gets_the_same_gradient():
+    """The softmax-counts kernel turns a buffer of its forward into the gradient in place; a second
+    backward through the retained graph must not find it spent."""
+    x = torch.randn(2, 3, 4, 5, generator=_g(9), dtype=torch.float64, requires_grad=True)
+    y = (torch.randint(0, 3, (2, 1, 4, 5), generator=_g(10)) == torch.arange(3).view(1, 3, 1, 1)).double()
+    with fast.definition_only():
+        (want,) = torch.autograd.grad(lossbook.dice_loss(x, y, softmax=True), x)
+    with fast.always():
+        loss = lossbook.dice_loss(x, y, softmax=True)
+        (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+        (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(first, want, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(second, want, rtol=1e-12, atol=1e-14)

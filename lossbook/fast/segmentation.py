@@ -9,8 +9,10 @@ is a function :math:`L(TP, \textstyle\sum p)` of these sums, so its gradient wit
 .. math::
     d_i = \frac{\partial L}{\partial p_i} = \frac{\partial L}{\partial TP}\, y_i + \frac{\partial L}{\partial \sum p},
 
-and the softmax Jacobian turns it into :math:`\partial L / \partial x = p \odot (d - \langle d, p\rangle_c)`:
-one full-size tensor, written once and updated in place.
+and the softmax Jacobian turns it into :math:`\partial L / \partial x = p \odot (d - \langle d, p\rangle_c)`.
+The forward's :math:`p \odot y` (needed for :math:`TP`) is kept and becomes that gradient in place,
+:math:`p \odot d = L_{TP}\,(p \odot y) + L_{\Sigma p}\, p`: the backward allocates nothing the size of
+the input and never reads the target.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ class _SoftmaxCounts:
 
     def forward(self, state, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         p = _Softmax(1).forward(state, x)  # keeps state.p for the backward
-        return (p * y).sum(self.dims), p.sum(self.dims)
+        state.py = p * y  # kept: the backward turns it into the gradient in place
+        return state.py.sum(self.dims), p.sum(self.dims)
 
     def backward(self, state, tensors, needs, g_tp: Tensor, g_sp: Tensor):
         p = state.p
@@ -40,7 +43,10 @@ class _SoftmaxCounts:
         if needs[1]:
             gy = p * g_tp
         if needs[0]:
-            d = torch.mul(y, g_tp).add_(g_sp).mul_(p)  # p * dL/dp
+            # p * dL/dp = L_TP (p y) + L_Σp p, from the forward's p y (a second backward of the
+            # same graph, with retain_graph=True, finds it used and recomputes it)
+            py, state.py = (state.py if state.py is not None else p * y), None
+            d = py.mul_(g_tp).addcmul_(p, g_sp)
             gx = d.addcmul_(p, d.sum(1, keepdim=True), value=-1)  # p * (dL/dp - <dL/dp, p>)
         return gx, gy
 
