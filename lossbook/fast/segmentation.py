@@ -16,7 +16,6 @@ the input and never reads the target.
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from . import run
