@@ -28,19 +28,36 @@ __all__ = ["lse3", "log_alpha", "log_alpha_beta", "ctc_nll"]
 _NEG_INF = float("-inf")
 
 
-def lse3(prev: Tensor, skip_add: Tensor) -> Tensor:
-    """log(e^{a(s)} + e^{a(s-1)} + e^{a(s-2)} [if skip]) for every state, from a padded row.
+def lse3(prev: Tensor, skip_add: Tensor, out: Tensor, work: tuple[Tensor, ...]) -> Tensor:
+    """log(e^{a(s)} + e^{a(s-1)} + e^{a(s-2)} [if skip]) for every state, from a padded row, into ``out``.
 
     ``prev`` is ``(*, S' + 2)``: the previous frame's log-α behind two ``-inf`` states, so that
     the three predecessors of every state are three shifted views; ``skip_add`` ``(*, S')`` is 0
-    where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere. This is the inner loop of
-    the forward and backward sweeps, so it is two calls of ``torch.logaddexp`` (the max-shifted
-    log-sum-exp of two terms in one kernel, ``-inf`` for two ``-inf``) instead of the dozen small
-    kernels of a three-term log-sum-exp written out; ``ctc_alpha_step`` is the differentiable,
-    readable version, built on ``lossbook.logsumexp``.
+    where the jump from ``s - 2`` is allowed and ``-inf`` elsewhere; ``work`` (from :func:`_work`)
+    holds buffers and their views, made once and reused at every step: the loop runs ``T`` times
+    on small tensors, where each kernel launch, and even each view, costs as much as the
+    arithmetic, so the fewer the better. This is the inner loop of the forward and backward
+    sweeps. It shifts each row by its own maximum ``m`` (raised to the dtype's lowest finite value
+    for a row of all ``-inf``, which then stays ``-inf`` instead of becoming NaN), combines the
+    shifted terms with two ``torch.logaddexp`` calls (each a max-shifted two-term log-sum-exp in
+    one kernel) and adds ``m`` back: the values that matter are near the row's maximum, so those
+    two roundings happen at small magnitudes and only the last at the magnitude of log-α, as in a
+    three-term log-sum-exp written out. ``ctc_alpha_step`` is the differentiable, readable
+    version, built on ``lossbook.logsumexp``.
     """
-    two = torch.logaddexp(prev[..., 2:], prev[..., 1:-1])
-    return torch.logaddexp(two, torch.add(prev[..., :-2], skip_add), out=two)
+    q, m, stay, one_back, two_back = work
+    torch.amax(prev, dim=-1, keepdim=True, out=m).clamp_min_(torch.finfo(m.dtype).min)
+    torch.sub(prev, m, out=q)
+    torch.logaddexp(stay, one_back, out=out)
+    torch.logaddexp(out, two_back.add_(skip_add), out=out)
+    return out.add_(m)
+
+
+def _work(prev: Tensor) -> tuple[Tensor, ...]:
+    """The buffers of :func:`lse3` for rows like ``prev`` ``(*, S' + 2)``: the shifted row, its
+    maximum, and the shifted row's three views (the predecessors of every state)."""
+    q = torch.empty_like(prev)
+    return q, prev.new_empty(prev.shape[:-1] + (1,)), q[..., 2:], q[..., 1:-1], q[..., :-2]
 
 
 def log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
@@ -55,8 +72,10 @@ def log_alpha(lp_ext: Tensor, skip: Tensor, steps: int) -> Tensor:
     if steps:
         buf[0, :, 2:4] = lp_ext[0, :, :2]  # start in the leading blank or on the first label
     skip_add = torch.zeros(skip.shape, dtype=lp_ext.dtype, device=skip.device).masked_fill_(~skip, _NEG_INF)
+    work, row = _work(buf[0]), torch.empty_like(skip_add)
+    rows, states, emits = buf.unbind(0), buf[..., 2:].unbind(0), lp_ext.unbind(0)  # every view at once
     for t in range(1, steps):
-        torch.add(lse3(buf[t - 1], skip_add), lp_ext[t], out=buf[t, :, 2:])
+        torch.add(lse3(rows[t - 1], skip_add, row, work), emits[t], out=states[t])
     return buf[..., 2:]
 
 
@@ -90,9 +109,11 @@ def log_alpha_beta(lp_ext: Tensor, skip: Tensor, il: Tensor, tl: Tensor, steps: 
         buf[0, :N, 2:4] = lp_ext[0, :, :2]  # α starts in the leading blank or on the first label
         buf[0, N:, 2:] = torch.where(restart[0, N:], start_values[0, N:], _NEG_INF)
     restarts = set((steps - il).tolist())  # the loop steps at which some sample's β starts
+    work, lse = _work(buf[0]), torch.empty_like(skip_add)
+    rows, states, emits = buf.unbind(0), buf[..., 2:].unbind(0), emit.unbind(0)  # every view at once
     for step in range(1, steps):
-        row = buf[step, :, 2:]
-        torch.add(lse3(buf[step - 1], skip_add), emit[step], out=row)
+        row = states[step]
+        torch.add(lse3(rows[step - 1], skip_add, lse, work), emits[step], out=row)
         if step in restarts:
             row.copy_(torch.where(restart[step], start_values[step], row))
     alpha = lp_ext.new_full((T, N, Sx), _NEG_INF)
