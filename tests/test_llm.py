@@ -391,24 +391,18 @@ def test_linear_ce_bad_inputs():
 # composability: double backward, torch.func, torch.compile
 
 
-def test_linear_ce_gradgradcheck():
-    x, W, b, t = _lce_inputs(n=5, d=3, v=7)
-    t[0], t[1] = -100, 3
+@pytest.mark.parametrize("k_dimensional", [False, True], ids=["(V, D) weight", "(C, d1, D) weight"])
+def test_linear_ce_gradgradcheck(k_dimensional):
+    if k_dimensional:
+        x, W, b = randn(4, 3), randn(3, 2, 3, seed=1), randn(3, 2, seed=2)
+        t, chunk = labels(4, 2, v=3, seed=3), 3
+    else:
+        x, W, b, t = _lce_inputs(n=5, d=3, v=7)
+        t[0], t[1], chunk = -100, 3, 2
     args = [v.requires_grad_() for v in (x, W, b)]
     for red in REDUCTIONS:
         fn = lambda x, W, b, red=red: linear_cross_entropy(x, W, t, linear_bias=b, reduction=red,  # noqa: E731
-                                                  label_smoothing=0.1, chunk_size=2)
-        assert torch.autograd.gradcheck(fn, args)
-        assert torch.autograd.gradgradcheck(fn, args)
-
-
-def test_linear_ce_k_dimensional_gradgradcheck():
-    x, W, b = randn(4, 3), randn(3, 2, 3, seed=1), randn(3, 2, seed=2)
-    t = labels(4, 2, v=3, seed=3)
-    args = [v.requires_grad_() for v in (x, W, b)]
-    for red in REDUCTIONS:
-        fn = lambda x, W, b, red=red: linear_cross_entropy(x, W, t, linear_bias=b, reduction=red,  # noqa: E731
-                                                  label_smoothing=0.1, chunk_size=3)
+                                                  label_smoothing=0.1, chunk_size=chunk)
         assert torch.autograd.gradcheck(fn, args)
         assert torch.autograd.gradgradcheck(fn, args)
 
