@@ -63,6 +63,10 @@ def test_notebook_is_committed_without_outputs(nb: Path):
     dirty = [i for i, c in enumerate(data["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
     assert not dirty, f"{nb.name}: cells {dirty} have outputs or execution counts; clear them before committing"
     assert data["metadata"].get("kernelspec", {}).get("name") == "python3", f"{nb.name}: kernelspec must be python3"
+    ids = [c.get("id") for c in data["cells"]]
+    assert (data["nbformat"], data["nbformat_minor"]) >= (4, 5) and None not in ids and len(set(ids)) == len(ids), (
+        f"{nb.name}: every cell needs a unique id (nbformat 4.5; a cell inserted by a script often has none); "
+        f"cells without one: {[i for i, v in enumerate(ids) if v is None]}")
 
 
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: str(p.relative_to(BOOK)))
